@@ -1,0 +1,19 @@
+#pragma once
+/// \file
+/// The umbrella header: everything in backprop.
+///
+/// The data convention, the same everywhere: rows are samples.
+///   X is (batch, in), W is (in, out), b is (1, out), and a Dense layer computes Z = X·W + b.
+/// A gradient is named after what it differentiates and has its shape: dW = ∂L/∂W is (in, out).
+/// A layer's backward() sums over the batch; only the loss divides by the number of elements.
+
+#include "check/gradient_check.hpp"
+#include "check/numeric.hpp"
+#include "data/synthetic.hpp"
+#include "layers/dense.hpp"
+#include "layers/init.hpp"
+#include "losses/mse.hpp"
+#include "optim/sgd.hpp"
+
+/// Everything in the library.
+namespace backprop {}

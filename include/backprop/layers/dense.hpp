@@ -1,0 +1,138 @@
+#pragma once
+/// \file
+/// The fully connected layer Z = X·W + b, and its hand-written backward pass.
+
+#include "../detail/shape.hpp"
+#include "init.hpp"
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace backprop {
+
+/// A fully connected (affine) layer: Z = X·W + b.
+///
+/// Shapes (rows are samples): X is (batch, in), W is (in, out), b is (1, out), Z is (batch, out).
+/// `In` and `Out` may be fixed at compile time, which makes W and b fixed-size Eigen matrices
+/// (fast for tiny layers); the batch size is always chosen at run time.
+///
+/// forward() keeps a copy of X, which is exactly what backward() needs: the gradients of W are
+/// products with X. The matrices that forward() and backward() return are buffers owned by the
+/// layer, valid until the next call of the same function; once the shapes stop changing they are
+/// reused without allocating.
+///
+/// \tparam Scalar float or double.
+/// \tparam In number of inputs, or Eigen::Dynamic.
+/// \tparam Out number of outputs, or Eigen::Dynamic.
+template <typename Scalar, int In = Eigen::Dynamic, int Out = Eigen::Dynamic>
+class Dense {
+    static_assert(std::is_floating_point_v<Scalar>, "Dense needs a floating-point Scalar");
+
+public:
+    using Weights = Eigen::Matrix<Scalar, In, Out>;              ///< W: (in, out)
+    using Bias = Eigen::Matrix<Scalar, 1, Out>;                  ///< b: (1, out)
+    using Input = Eigen::Matrix<Scalar, Eigen::Dynamic, In>;     ///< X and dX: (batch, in)
+    using Output = Eigen::Matrix<Scalar, Eigen::Dynamic, Out>;   ///< Z and dZ: (batch, out)
+
+    /// The gradients of the loss L with respect to the layer's parameters and its input;
+    /// each has the shape of what it differentiates.
+    struct Gradients {
+        Weights dW;  ///< ∂L/∂W: (in, out)
+        Bias db;     ///< ∂L/∂b: (1, out)
+        Input dX;    ///< ∂L/∂X: (batch, in), the dZ of the layer before this one
+    };
+
+    Weights W;  ///< The weights: (in, out).
+    Bias b;     ///< The bias, added to every row of X·W: (1, out).
+
+    /// A layer of `in` inputs and `out` outputs, its parameters drawn from `init` with `seed`.
+    /// Throws std::invalid_argument if a size is not positive or differs from a fixed In/Out.
+    Dense(Eigen::Index in, Eigen::Index out, std::uint64_t seed = 0, Init init = Init::pytorch)
+        : W(checked_size(in, In, "in"), checked_size(out, Out, "out")), b(1, out) {
+        detail::initialize(W, b, init, seed);
+    }
+
+    /// A layer with fixed In and Out, its parameters drawn from `init` with `seed`.
+    explicit Dense(std::uint64_t seed, Init init = Init::pytorch) : Dense(In, Out, seed, init) {
+        static_assert(In != Eigen::Dynamic && Out != Eigen::Dynamic,
+                      "Dense(seed): the sizes are dynamic, use Dense(in, out, seed)");
+    }
+
+    /// A layer with fixed In and Out, initialised as `torch.nn.Linear` with seed 0.
+    Dense() : Dense(std::uint64_t{0}) {}
+
+    Eigen::Index in() const { return W.rows(); }    ///< Number of inputs.
+    Eigen::Index out() const { return W.cols(); }   ///< Number of outputs.
+
+    /// Z = X·W + b, with b added to every row.
+    ///
+    /// X is (batch, in) → Z is (batch, out). Keeps a copy of X for backward().
+    /// Throws std::invalid_argument if X is empty or does not have `in()` columns.
+    template <typename Derived>
+    const Output& forward(const Eigen::MatrixBase<Derived>& X) {
+        if (X.rows() == 0 || X.cols() != in()) {
+            detail::fail("Dense::forward: X is ", detail::dims(X), " but the layer expects ",
+                         "a non-empty batch of ", in(), " inputs");
+        }
+        X_ = X;
+        Z_.noalias() = X_ * W;
+        Z_.rowwise() += b;
+        return Z_;
+    }
+
+    /// The gradients of L, given dZ = ∂L/∂Z.
+    ///
+    /// dZ is (batch, out) → dW (in, out), db (1, out), dX (batch, in). In the forward pass
+    /// Z[n][j] = Σᵢ X[n][i]·W[i][j] + b[j], so by the chain rule
+    ///   dW = Xᵀ·dZ         ∂L/∂W[i][j] = Σₙ X[n][i]·dZ[n][j]
+    ///   db = Σ_rows dZ     ∂L/∂b[j]    = Σₙ dZ[n][j]  (b was added to every row)
+    ///   dX = dZ·Wᵀ         ∂L/∂X[n][i] = Σⱼ dZ[n][j]·W[i][j]
+    /// and these are the only products of the factors whose shapes fit. The sums run over the
+    /// batch without dividing: only the loss divides by the number of samples.
+    ///
+    /// Throws std::logic_error before the first forward(), std::invalid_argument if dZ is not
+    /// (batch, out) of the last forward().
+    template <typename Derived>
+    const Gradients& backward(const Eigen::MatrixBase<Derived>& dZ) {
+        if (X_.rows() == 0) {
+            throw std::logic_error("Dense::backward: called before forward()");
+        }
+        if (dZ.rows() != Z_.rows() || dZ.cols() != Z_.cols()) {
+            detail::fail("Dense::backward: dZ is ", detail::dims(dZ), " but Z of the last ",
+                         "forward is ", detail::dims(Z_));
+        }
+        grads_.dW.noalias() = X_.transpose() * dZ;
+        grads_.db = dZ.colwise().sum();
+        grads_.dX.noalias() = dZ * W.transpose();
+        return grads_;
+    }
+
+    /// The same layer in another scalar type (its parameters cast; nothing cached).
+    template <typename Other>
+    Dense<Other, In, Out> cast() const {
+        Dense<Other, In, Out> other(in(), out());
+        other.W = W.template cast<Other>();
+        other.b = b.template cast<Other>();
+        return other;
+    }
+
+private:
+    static Eigen::Index checked_size(Eigen::Index size, int fixed, const char* name) {
+        if (size <= 0 || (fixed != Eigen::Dynamic && size != fixed)) {
+            detail::fail("Dense: ", name, " is ", size, " but must be ",
+                         fixed == Eigen::Dynamic ? std::string("positive")
+                                                 : std::to_string(fixed));
+        }
+        return size;
+    }
+
+    Input X_;  // the input of the last forward(): backward needs it for dW
+    Output Z_;
+    Gradients grads_;
+};
+
+}  // namespace backprop
