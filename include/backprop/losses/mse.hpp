@@ -45,7 +45,8 @@ public:
     ///
     /// Returns (batch, cols), the shape of pred. In the forward pass every element contributed
     /// (pred − target)²/N, whose derivative is 2·(pred − target)/N. (The seed notebook's loss is
-    /// Σ(…)²/(2n) but its gradient is 2·(…)/n: a factor of 4 apart. Here both are PyTorch's.)
+    /// Σ(…)²/(2n), whose derivative is (…)/n, but its gradient is 2·(…)/n: twice too large.
+    /// Here both are PyTorch's.)
     /// Throws std::logic_error before the first forward().
     const Matrix& backward() {
         if (diff_.size() == 0) {
