@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the examples and runs one of them (by default the seed notebook's walkthrough).
+#
+# Usage: scripts/run_example.sh [NAME]    (NAME is a file of examples/ without .cpp)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+require_packages cmake ninja-build g++ libeigen3-dev
+
+name="${1:-seed_walkthrough}"
+cmake -S . -B build/examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DBACKPROP_BUILD_TESTS=OFF
+cmake --build build/examples --target "$name"
+"build/examples/examples/$name"
