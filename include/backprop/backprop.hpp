@@ -10,9 +10,14 @@
 #include "check/gradient_check.hpp"
 #include "check/numeric.hpp"
 #include "data/synthetic.hpp"
+#include "layers/activations.hpp"
 #include "layers/dense.hpp"
 #include "layers/init.hpp"
 #include "losses/mse.hpp"
+#include "losses/softmax_cross_entropy.hpp"
+#include "nn/sequential.hpp"
+#include "optim/adam.hpp"
+#include "optim/momentum.hpp"
 #include "optim/sgd.hpp"
 
 /// Everything in the library.
