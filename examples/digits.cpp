@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     const auto options = example::parse_options(
         argc, argv, {30, 0.95, BACKPROP_DATA_DIR "/digits.csv", "digits_curves.svg"});
 
+    // [data]
     // 64 pixel intensities in 0…16, then the digit. Scale the pixels to [0, 1].
     auto data = bp::load_csv<float>(options.data);
     data.X /= 16.0f;
@@ -29,12 +30,15 @@ int main(int argc, char** argv) {
     std::cout << "digits: " << train.size() << " training and " << test.size()
               << " test images of " << data.X.cols() << " pixels, " << data.classes()
               << " classes\n";
+    // [data]
 
+    // [network]
     // Z1 = X·W1 + b1, H = max(Z1, 0), logits = H·W2 + b2; the loss is the mean cross-entropy.
     bp::Sequential<bp::Dense<float>, bp::ReLU<float>, bp::Dense<float>> net(
         bp::Dense<float>(64, 32, 1), bp::ReLU<float>(), bp::Dense<float>(32, 10, 2));
     bp::SoftmaxCrossEntropy<float> loss;
     bp::Adam<float> adam(0.002f);
+    // [network]
 
     const Eigen::Index batch = 32;
     std::vector<Eigen::Index> order(static_cast<std::size_t>(train.size()));
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
     Eigen::VectorXi y(batch);
 
     example::LearningCurves curves;
+    // [training]
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
         example::shuffle(order, rng);
         double total = 0;
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
         curves.add(total / steps, train_accuracy, test_loss,
                    example::accuracy(loss.probabilities(), test.labels));
     }
+    // [training]
     // Every gradient is still reachable by layer: the last step's dW of the output layer.
     std::cout << "|dW| of layer 2 in the last step: " << net.gradients<2>().dW.norm() << "\n";
 
