@@ -89,6 +89,18 @@ TEMPLATE_TEST_CASE("Sequential: forward and backward are the hand-written chain"
     }
 }
 
+TEST_CASE("Sequential: fixed-size layers give the dynamic network's values", "[sequential]") {
+    Sequential<Dense<double, 4, 5>, ReLU<double, 5>, Dense<double, 5, 3>> fixed(
+        Dense<double, 4, 5>(1), ReLU<double, 5>(), Dense<double, 5, 3>(2));
+    auto dynamic = make_net<double>();
+    const auto X = test::random_matrix<double>(6, 4, 3);
+    const auto dY = test::random_matrix<double>(6, 3, 4);
+    const double tolerance = test::rounding_tolerance<double>;
+    CHECK(test::relative_difference(fixed.forward(X), dynamic.forward(X)) < tolerance);
+    CHECK(test::relative_difference(fixed.backward(dY), dynamic.backward(dY)) < tolerance);
+    CHECK(test::relative_difference(fixed.gradients<2>().dW, dynamic.gradients<2>().dW) < tolerance);
+}
+
 TEST_CASE("Sequential: the whole network passes a gradient check through the loss",
           "[sequential][gradient-check]") {
     // L(W of layer 0) through Dense → Tanh → Dense → softmax cross-entropy.
@@ -138,6 +150,33 @@ TEMPLATE_TEST_CASE("Sequential: a few Adam steps lower the loss", "[sequential][
     const T last = loss.forward(net.forward(X), labels);
     CAPTURE(first, last);
     CHECK(last < first / 10);
+}
+
+TEST_CASE("Sequential: once the shapes are stable, a training step reuses every buffer",
+          "[sequential]") {
+    auto net = make_net<float>();
+    const auto X = test::random_matrix<float>(8, 4, 5);
+    const auto labels = labels_for(8);
+    backprop::SoftmaxCrossEntropy<float> loss;
+    backprop::Adam<float> adam;
+    std::vector<const void*> first;
+    for (int step = 0; step < 3; ++step) {
+        const auto& Y = net.forward(X);
+        loss.forward(Y, labels);
+        const auto& dY = loss.backward();
+        const auto& dX = net.backward(dY);
+        net.step(adam);
+        const std::vector<const void*> buffers{Y.data(), dY.data(), dX.data(),
+                                               net.gradients<0>().dW.data(),
+                                               net.gradients<1>().data(),
+                                               net.gradients<2>().db.data(),
+                                               net.layer<0>().W.data()};
+        if (step == 0) {
+            first = buffers;
+        } else {
+            CHECK(buffers == first);
+        }
+    }
 }
 
 TEST_CASE("Sequential: for_each_parameter visits W and b of each Dense layer in order",

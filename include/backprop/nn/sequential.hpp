@@ -66,8 +66,10 @@ using backward_result_t = std::remove_reference_t<decltype(std::declval<L&>().ba
 }  // namespace detail
 
 /// Layers applied one after another, fixed at compile time:
-///   Sequential<Dense<float>, ReLU<float>, Dense<float>> net(Dense<float>(64, 32, 1),
-///                                                           ReLU<float>(), Dense<float>(32, 10, 2));
+///
+///     Sequential<Dense<float>, ReLU<float>, Dense<float>> net(Dense<float>(64, 32, 1),
+///                                                             ReLU<float>(), Dense<float>(32, 10, 2));
+///
 /// forward() feeds each layer's output to the next; backward() feeds each layer's dX to the one
 /// before it. The layers stay ordinary objects: `net.layer<2>().W` is layer 2's W and
 /// `net.gradients<2>().dW` what its last backward() computed.
@@ -98,12 +100,15 @@ public:
     /// A copy holds copies of the layers and no gradients yet: those of `other` live in other's
     /// layers.
     Sequential(const Sequential& other) : layers_(other.layers_) {}
+    /// Takes the layers of `other`; no gradients yet.
     Sequential(Sequential&& other) noexcept : layers_(std::move(other.layers_)) {}
+    /// Copies the layers of `other`; no gradients yet.
     Sequential& operator=(const Sequential& other) {
         layers_ = other.layers_;
         results_ = {};
         return *this;
     }
+    /// Takes the layers of `other`; no gradients yet.
     Sequential& operator=(Sequential&& other) noexcept {
         layers_ = std::move(other.layers_);
         results_ = {};
@@ -221,19 +226,21 @@ private:
     }
 
     // Walks the layers with widths: each must take the width the previous one gives (or X, of
-    // `width` columns; -1 when unknown).
+    // `width` columns; -1 when unknown). Allocates nothing unless it throws.
     void check_widths(const char* call, Eigen::Index width) const {
-        std::string from = "X has";
+        std::size_t from = size;  // the layer that gave `width`, or `size` for X
         for_each_index([&](auto index) {
             constexpr std::size_t I = decltype(index)::value;
             if constexpr (detail::has_widths<Layer<I>>::value) {
                 const auto& layer = std::get<I>(layers_);
                 if (width >= 0 && layer.in() != width) {
-                    detail::fail(call, ": layer ", I, " takes ", layer.in(), " inputs but ", from,
+                    detail::fail(call, ": layer ", I, " takes ", layer.in(), " inputs but ",
+                                 from == size ? std::string("X has")
+                                              : "layer " + std::to_string(from) + " gives",
                                  " ", width);
                 }
                 width = layer.out();
-                from = "layer " + std::to_string(I) + " gives";
+                from = I;
             }
         });
     }
