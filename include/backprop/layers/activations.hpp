@@ -6,7 +6,9 @@
 /// An activation applies a function f of one number to every element: Y = f(X), Y[n][j] =
 /// f(X[n][j]). Each output depends only on the input at the same place, so the chain rule has a
 /// single term per element:
-///   dX[n][j] = dY[n][j] · f'(X[n][j])        (dX = dY ∘ f'(X), an elementwise product)
+///
+///     dX[n][j] = dY[n][j] · f'(X[n][j])        (dX = dY ∘ f'(X), an elementwise product)
+///
 /// For the four functions here f' can be written with the output y = f(x) alone, so forward()
 /// keeps Y, which it returns anyway, and nothing else.
 
@@ -86,7 +88,7 @@ private:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class ReLU : public Activation<ReLU<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "ReLU";
+    static constexpr const char* name = "ReLU";  ///< What error messages start with.
 
     /// y = max(x, 0).
     template <typename D>
@@ -116,7 +118,7 @@ public:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class LeakyReLU : public Activation<LeakyReLU<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "LeakyReLU";
+    static constexpr const char* name = "LeakyReLU";  ///< What error messages start with.
 
     /// Throws std::invalid_argument unless slope is finite and ≥ 0 (PyTorch's default is 0.01).
     explicit LeakyReLU(Scalar slope = Scalar(0.01)) : slope_(slope) {
@@ -156,7 +158,7 @@ private:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class Sigmoid : public Activation<Sigmoid<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "Sigmoid";
+    static constexpr const char* name = "Sigmoid";  ///< What error messages start with.
 
     /// y = 1 / (1 + e⁻ˣ).
     template <typename D>
@@ -183,7 +185,7 @@ public:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class Tanh : public Activation<Tanh<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "Tanh";
+    static constexpr const char* name = "Tanh";  ///< What error messages start with.
 
     /// y = tanh(x).
     template <typename D>

@@ -14,8 +14,9 @@ namespace backprop {
 
 /// The softmax cross-entropy of logits against integer class labels, averaged over the batch, as
 /// PyTorch's `CrossEntropyLoss()` (reduction 'mean', no weights, no label smoothing):
-///   pᵢⱼ = exp(Zᵢⱼ) / Σₖ exp(Zᵢₖ)            (softmax of row i)
-///   L   = (1/B)·Σᵢ −log pᵢ,yᵢ = (1/B)·Σᵢ (log Σₖ exp(Zᵢₖ) − Zᵢ,yᵢ)
+///
+///     pᵢⱼ = exp(Zᵢⱼ) / Σₖ exp(Zᵢₖ)            (softmax of row i)
+///     L   = (1/B)·Σᵢ −log pᵢ,yᵢ = (1/B)·Σᵢ (log Σₖ exp(Zᵢₖ) − Zᵢ,yᵢ)
 ///
 /// Shapes: logits Z are (batch, classes); labels y are `batch` integers in [0, classes).
 ///
@@ -93,7 +94,9 @@ public:
     /// Returns (batch, classes), the shape of the logits. In the forward pass row i contributed
     /// (1/B)·(log Σₖ exp(Zᵢₖ) − Zᵢ,yᵢ). The derivative of log Σₖ exp(Zᵢₖ) by Zᵢⱼ is
     /// exp(Zᵢⱼ)/Σₖ exp(Zᵢₖ) = pᵢⱼ, and that of Zᵢ,yᵢ is [j = yᵢ], so
-    ///   ∂L/∂Zᵢⱼ = (pᵢⱼ − [j = yᵢ]) / B.
+    ///
+    ///     ∂L/∂Zᵢⱼ = (pᵢⱼ − [j = yᵢ]) / B.
+    ///
     /// Throws std::logic_error before the first forward().
     const Matrix& backward() {
         if (p_.size() == 0) {

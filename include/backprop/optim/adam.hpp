@@ -17,10 +17,12 @@ namespace backprop {
 /// Adam (Kingma and Ba, 2015), as `torch.optim.Adam(params, lr, betas, eps)` without weight
 /// decay or AMSGrad. For each parameter p with gradient g, averages m and v that start at 0, and
 /// the layer's step count t = 1, 2, …:
-///   m ← β₁·m + (1 − β₁)·g              the running mean of g
-///   v ← β₂·v + (1 − β₂)·g²             the running mean of g² (elementwise)
-///   m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)   bias correction: m and v started at 0
-///   p ← p − lr·m̂ / (√v̂ + ε)
+///
+///     m ← β₁·m + (1 − β₁)·g              the running mean of g
+///     v ← β₂·v + (1 − β₂)·g²             the running mean of g² (elementwise)
+///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)   bias correction: m and v started at 0
+///     p ← p − lr·m̂ / (√v̂ + ε)
+///
 /// ε is added after the square root, as PyTorch does (not inside it).
 ///
 /// m, v and t are kept per layer, created at the layer's first step() and found again by the

@@ -16,9 +16,10 @@ namespace backprop {
 /// Gradient descent with momentum, as `torch.optim.SGD(params, lr, momentum, nesterov=…)` without
 /// dampening or weight decay. For each parameter p with gradient g, and a velocity v that starts
 /// at 0:
-///   v ← μ·v + g
-///   p ← p − lr·v              (classical)
-///   p ← p − lr·(g + μ·v)      (Nesterov: the step looks ahead along the new velocity)
+///
+///     v ← μ·v + g
+///     p ← p − lr·v              (classical)
+///     p ← p − lr·(g + μ·v)      (Nesterov: the step looks ahead along the new velocity)
 ///
 /// The velocity is kept per layer (for W and for b), created at the layer's first step() and
 /// found again by the layer's address; later steps do not allocate.
