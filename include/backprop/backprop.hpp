@@ -9,6 +9,7 @@
 
 #include "check/gradient_check.hpp"
 #include "check/numeric.hpp"
+#include "data/csv.hpp"
 #include "data/synthetic.hpp"
 #include "layers/dense.hpp"
 #include "layers/init.hpp"
