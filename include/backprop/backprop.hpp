@@ -11,6 +11,8 @@
 #include "check/numeric.hpp"
 #include "data/csv.hpp"
 #include "data/synthetic.hpp"
+#include "io/parameters.hpp"
+#include "io/serialize.hpp"
 #include "layers/dense.hpp"
 #include "layers/init.hpp"
 #include "losses/mse.hpp"
