@@ -110,14 +110,12 @@ ParameterLayout parameter_layout(const Model& model, const char* call) {
     return layout;
 }
 
-inline void put_u32(std::string& out, std::uint32_t value) {
-    for (int byte = 0; byte < 4; ++byte) out.push_back(static_cast<char>(value >> (8 * byte)));
+/// Appends the `count` low bytes of `value`, least significant first.
+inline void put_le(std::string& out, std::uint64_t value, int count) {
+    for (int byte = 0; byte < count; ++byte) out.push_back(static_cast<char>(value >> (8 * byte)));
 }
 
-inline void put_u64(std::string& out, std::uint64_t value) {
-    for (int byte = 0; byte < 8; ++byte) out.push_back(static_cast<char>(value >> (8 * byte)));
-}
-
+/// The unsigned integer whose `count` bytes start at `bytes`, least significant first.
 inline std::uint64_t get_le(const unsigned char* bytes, int count) {
     std::uint64_t value = 0;
     for (int byte = count - 1; byte >= 0; --byte) value = (value << 8) | bytes[byte];
@@ -130,11 +128,11 @@ void put_value(std::string& out, Scalar value) {
     if constexpr (std::is_same_v<Scalar, float>) {
         std::uint32_t bits;
         std::memcpy(&bits, &value, sizeof bits);
-        put_u32(out, bits);
+        put_le(out, bits, 4);
     } else {
         std::uint64_t bits;
         std::memcpy(&bits, &value, sizeof bits);
-        put_u64(out, bits);
+        put_le(out, bits, 8);
     }
 }
 
@@ -259,12 +257,12 @@ template <typename Model>
 void save_parameters(std::ostream& out, const Model& model) {
     const auto layout = detail::parameter_layout(model, "save_parameters");
     std::string bytes(detail::parameter_magic, sizeof detail::parameter_magic);
-    detail::put_u32(bytes, parameter_format_version);
-    detail::put_u32(bytes, layout.dtype);
-    detail::put_u64(bytes, layout.tensors.size());
+    detail::put_le(bytes, parameter_format_version, 4);
+    detail::put_le(bytes, layout.dtype, 4);
+    detail::put_le(bytes, layout.tensors.size(), 8);
     for (const auto& tensor : layout.tensors) {
-        detail::put_u64(bytes, tensor.rows);
-        detail::put_u64(bytes, tensor.cols);
+        detail::put_le(bytes, tensor.rows, 8);
+        detail::put_le(bytes, tensor.cols, 8);
     }
     bytes.reserve(bytes.size() + layout.value_bytes);
     for_each_parameter(model, [&bytes](const char*, const auto& tensor) {
