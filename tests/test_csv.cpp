@@ -76,7 +76,9 @@ TEMPLATE_TEST_CASE("load_csv: values, labels and the header", "[csv]", float, do
                    Contains("data.csv:1:1: field 1 is 'a', which is not a finite number"));
     }
     SECTION("through a file") {
-        const std::string path = "test_csv_values.csv";
+        // One file per scalar type: ctest may run the two instances in parallel.
+        const std::string path = std::string("test_csv_values_") +
+                                 (sizeof(TestType) == 4 ? "float" : "double") + ".csv";
         std::ofstream(path) << "f,label\n0.25,3\n";
         const auto data = load_csv<TestType>(path);
         CHECK(data.X(0, 0) == TestType(0.25));
