@@ -3,7 +3,8 @@
 // Every input is read as float and as double data. Allowed outcomes: success, or
 // std::runtime_error (the documented error of a malformed file). Any other exception, a crash, a
 // leak or undefined behaviour is a finding. A success must give consistent data: as many labels
-// as rows, at least one feature, finite features and non-negative labels.
+// as rows, at least one feature, finite features and non-negative labels, and a split of it
+// into halves that loses no row.
 #include <backprop/data/csv.hpp>
 
 #include <cstddef>
@@ -23,6 +24,10 @@ void try_load(const std::string& input) {
         if (data.X.rows() == 0 || data.X.cols() == 0 || data.labels.size() != data.X.rows() ||
             !data.X.allFinite() || (data.labels.array() < 0).any()) {
             std::abort();
+        }
+        if (data.size() >= 2) {  // both halves non-empty: must not throw
+            const auto split = backprop::train_test_split(data, 0.5, static_cast<std::uint64_t>(data.X.size()));
+            if (split.train.size() + split.test.size() != data.size()) std::abort();
         }
     } catch (const std::runtime_error&) {
     }
