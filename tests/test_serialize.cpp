@@ -66,6 +66,12 @@ void for_each_parameter(Mixed& model, F&& f) {
     for_each_parameter(model.second, f);
 }
 
+/// A model without parameters (activations only): its file holds no values, and dtype 0.
+struct NoParameters {};
+
+template <typename F>
+void for_each_parameter(const NoParameters&, F&&) {}
+
 }  // namespace model
 
 namespace {
@@ -225,11 +231,12 @@ TEMPLATE_TEST_CASE("save/load: a bad file throws and leaves the model unchanged"
     SECTION("another dtype") {
         model::TwoLayers<std::conditional_t<sizeof(TestType) == 4, double, float>> other;
         CHECK_THAT(loading_error(saved(other), net),
-                   Contains("values but the model's parameters are " + dtype));
+                   Contains("the file's dtype is " + std::string(sizeof(TestType) == 4 ? "float64" :
+                            "float32") + " but the model's parameters are " + dtype));
         std::string bad = good;
         put_u32(bad, 12, 9);
         CHECK_THAT(loading_error(bad, net),
-                   Contains("holds unknown dtype 9 values but the model's parameters are " +
+                   Contains("the file's dtype is unknown (9) but the model's parameters are " +
                             dtype));
     }
     SECTION("another number of tensors") {
@@ -267,4 +274,17 @@ TEST_CASE("save/load: errors outside the file", "[serialize]") {
     CHECK(out.str().empty());
     std::istringstream in(before);
     CHECK_THROWS_AS(load_parameters(in, mixed), std::invalid_argument);
+}
+
+TEST_CASE("save/load: a model without parameters", "[serialize]") {
+    model::NoParameters none;
+    const std::string file = saved(none);
+    CHECK(file == std::string("BACKPROP\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24));
+    std::istringstream in(file);
+    load_parameters(in, none);
+    CHECK(backprop::parameter_count(none) == 0);
+    Dense<float> layer(1, 1);
+    CHECK_THAT(loading_error(file, layer),
+               Contains("the file's dtype is none (no tensors) but the model's parameters are "
+                        "float32"));
 }

@@ -66,10 +66,10 @@ constexpr std::uint32_t dtype_of() {
 
 inline std::string dtype_name(std::uint32_t dtype) {
     switch (dtype) {
-        case dtype_none: return "no values (dtype 0)";
-        case dtype_float32: return "float32 (dtype 1)";
-        case dtype_float64: return "float64 (dtype 2)";
-        default: return "unknown dtype " + std::to_string(dtype);
+        case dtype_none: return "none (no tensors)";
+        case dtype_float32: return "float32";
+        case dtype_float64: return "float64";
+        default: return "unknown (" + std::to_string(dtype) + ")";
     }
 }
 
@@ -193,9 +193,8 @@ inline std::vector<unsigned char> read_parameter_values(std::istream& in, const 
     }
     const auto dtype = static_cast<std::uint32_t>(get_le(header + 12, 4));
     if (dtype != layout.dtype) {
-        throw std::runtime_error(name + ": the file holds " + dtype_name(dtype) +
-                                 " values but the model's parameters are " +
-                                 dtype_name(layout.dtype));
+        throw std::runtime_error(name + ": the file's dtype is " + dtype_name(dtype) +
+                                 " but the model's parameters are " + dtype_name(layout.dtype));
     }
     const std::uint64_t count = get_le(header + 16, 8);
     if (count != layout.tensors.size()) {
@@ -224,8 +223,8 @@ inline std::vector<unsigned char> read_parameter_values(std::istream& in, const 
     std::vector<unsigned char> values(layout.value_bytes);
     if (!values.empty()) {
         read_exact(in, name, values.data(), values.size(), offset,
-                   "values (" + std::to_string(values.size() / dtype_bytes(dtype)) + " of " +
-                       dtype_name(dtype) + ")");
+                   "values (" + std::to_string(values.size() / dtype_bytes(dtype)) + " " +
+                       dtype_name(dtype) + " values)");
     }
     return values;
 }
