@@ -91,10 +91,13 @@ void fill_special(Model& model) {
     for_each_parameter(model, [&k](const char*, auto& tensor) {
         using Scalar = typename std::decay_t<decltype(tensor)>::Scalar;
         using Limits = std::numeric_limits<Scalar>;
-        const Scalar special[] = {Scalar(std::nan("7")),  -Scalar(std::nan("12345")), Scalar(-0.0),
-                                  Scalar(0.0),            Limits::infinity(),  -Limits::infinity(),
-                                  Limits::denorm_min(),   Limits::max(),       Limits::lowest(),
-                                  Scalar(0.1),            Limits::epsilon(),   Scalar(-3.25)};
+        const auto nan = [](const char* payload) {  // quiet NaNs with the payload in low bits
+            return std::is_same_v<Scalar, float> ? std::nanf(payload) : Scalar(std::nan(payload));
+        };
+        const Scalar special[] = {nan("7"),             -nan("12345"),  Scalar(-0.0),
+                                  Scalar(0.0),          Limits::infinity(), -Limits::infinity(),
+                                  Limits::denorm_min(), Limits::max(),  Limits::lowest(),
+                                  Scalar(0.1),          Limits::epsilon(), Scalar(-3.25)};
         for (Eigen::Index i = 0; i < tensor.rows(); ++i) {
             for (Eigen::Index j = 0; j < tensor.cols(); ++j) {
                 tensor(i, j) = special[k++ % 12];
