@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -56,6 +57,17 @@ TEMPLATE_TEST_CASE("load_csv: values, labels and the header", "[csv]", float, do
         CHECK(data.header == std::vector<std::string>{"x1", "x2", "label"});
         CHECK(data.size() == 3);
         CHECK(data.classes() == 3);
+    }
+    SECTION("numbers too small for the type become zero; too large ones are errors") {
+        const auto data = parse<TestType>("1e-50,-1e-400,1e-40,0\n");  // not taken for a header
+        CHECK(data.header.empty());
+        CHECK(data.X(0, 0) == TestType(1e-50));  // 0 in float
+        CHECK(data.X(0, 1) == 0);
+        CHECK(std::signbit(data.X(0, 1)));
+        CHECK(data.X(0, 2) == TestType(1e-40));  // subnormal in float
+        CHECK(data.X(0, 2) != 0);
+        CHECK_THAT(parse_error<TestType>("1,0\n1e39,0\n"),
+                   Contains(sizeof(TestType) == 4 ? "field 1 is '1e39'" : "no exception"));
     }
     SECTION("without a header, and no final line end") {
         const auto data = parse<TestType>("1,2,3\n4,5,6");

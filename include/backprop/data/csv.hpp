@@ -6,7 +6,8 @@
 /// number (the features), the last a non-negative integer (the class label). Spaces and tabs
 /// around a field and a trailing '\r' (Windows line ends) are ignored, and so are blank lines.
 /// Numbers are read with std::from_chars (locale-independent, correctly rounded to Scalar):
-/// `-1.5`, `2e-3`, `7` are numbers; a leading `+`, quotes, `nan` and `inf` are not accepted.
+/// `-1.5`, `2e-3`, `7` are numbers; a leading `+`, quotes, `nan`, `inf` and numbers beyond the
+/// largest Scalar are not accepted; numbers too small for Scalar become 0 (with their sign).
 ///
 /// Errors in the file throw std::runtime_error whose message starts with
 /// `<name>:<line>:<column>: ` (1-based; the column counts characters and points at the field),
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -84,7 +86,21 @@ template <typename Scalar>
 bool parse_number(std::string_view text, Scalar& value) {
     const char* end = text.data() + text.size();
     const auto result = std::from_chars(text.data(), end, value);
-    return result.ec == std::errc() && result.ptr == end && std::isfinite(value);
+    if (result.ptr != end || text.empty()) return false;
+    if (result.ec == std::errc::result_out_of_range) {
+        // from_chars reports a number too small for Scalar (1e-50 as float) as out of range, like
+        // one too large. Keep the small ones, rounded to (signed) zero as a cast would: only
+        // magnitudes beyond Scalar's largest are errors.
+        long double wide = 0;
+        const auto retry = std::from_chars(text.data(), end, wide);
+        if (retry.ec != std::errc() || retry.ptr != end ||
+            !(std::fabs(wide) <= static_cast<long double>(std::numeric_limits<Scalar>::max()))) {
+            return false;
+        }
+        value = static_cast<Scalar>(wide);
+        return true;
+    }
+    return result.ec == std::errc() && std::isfinite(value);
 }
 
 /// Parses the whole of `text` as a non-negative int; false if it is not one.
