@@ -8,7 +8,6 @@
 #include "classifier_support.hpp"
 
 #include <backprop/backprop.hpp>
-#include <backprop/data/csv.hpp>
 
 #include <iostream>
 #include <numeric>

@@ -2,6 +2,8 @@
 #include "helpers.hpp"
 
 #include <backprop/check/gradient_check.hpp>
+#include <backprop/io/parameters.hpp>
+#include <backprop/io/serialize.hpp>
 #include <backprop/layers/activations.hpp>
 #include <backprop/layers/dense.hpp>
 #include <backprop/losses/softmax_cross_entropy.hpp>
@@ -12,17 +14,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sstream>
 #include <string>
 #include <vector>
-
-namespace backprop {
-// Until io/parameters.hpp (the model file's header) lands: Dense's parameters are W then b.
-template <typename Scalar, int In, int Out, typename F>
-void for_each_parameter(Dense<Scalar, In, Out>& layer, F&& f) {
-    f("W", layer.W);
-    f("b", layer.b);
-}
-}  // namespace backprop
 
 using backprop::Dense;
 using backprop::ReLU;
@@ -191,6 +185,21 @@ TEST_CASE("Sequential: for_each_parameter visits W and b of each Dense layer in 
     CHECK(names == std::vector<std::string>{"W", "b", "W", "b"});
     CHECK(addresses[0] == &net.layer<0>().W);
     CHECK(addresses[3] == &net.layer<2>().b);
+}
+
+TEST_CASE("Sequential: saved and loaded through for_each_parameter, bit-exactly",
+          "[sequential]") {
+    const auto net = make_net<float>();
+    CHECK(backprop::parameter_count(net) == 4 * 5 + 5 + 5 * 3 + 3);
+    std::stringstream file;
+    backprop::save_parameters(file, net);
+    Net<float> other(Dense<float>(4, 5, 7), ReLU<float>(), Dense<float>(5, 3, 8));
+    REQUIRE(other.layer<0>().W != net.layer<0>().W);
+    backprop::load_parameters(file, other);
+    CHECK(other.layer<0>().W == net.layer<0>().W);
+    CHECK(other.layer<0>().b == net.layer<0>().b);
+    CHECK(other.layer<2>().W == net.layer<2>().W);
+    CHECK(other.layer<2>().b == net.layer<2>().b);
 }
 
 TEMPLATE_TEST_CASE("Sequential: bad input throws and changes nothing", "[sequential][bad-input]",
