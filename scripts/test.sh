@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-require_packages cmake ninja-build g++ clang libeigen3-dev catch2
+require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libbenchmark-dev
 
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize)
@@ -15,7 +15,7 @@ configs=("$@")
 for config in "${configs[@]}"; do
     case "$config" in
         gcc)      args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
-                        -DBACKPROP_TEST_PACKAGING=ON) ;;
+                        -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON) ;;
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
