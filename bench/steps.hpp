@@ -33,6 +33,17 @@ struct Batch {
     }
 };
 
+/// a·b, coefficient-based when Lazy: for tiny fixed sizes, where Eigen's GEMM (chosen whenever
+/// the batch is dynamic) costs more than the arithmetic. The library's Dense does the same.
+template <bool Lazy, typename A, typename B>
+auto product(const A& a, const B& b) {
+    if constexpr (Lazy) {
+        return a.lazyProduct(b);
+    } else {
+        return a * b;
+    }
+}
+
 /// One SGD step through the library, as a user writes it.
 template <typename Scalar, int In, int Hidden, int Out>
 struct LibraryStep {
@@ -57,7 +68,8 @@ struct LibraryStep {
 
 /// The same step written by hand: preallocated buffers, noalias() products, the loss's 2/N and
 /// the learning rate folded into the products' scale, and each update fused into the product
-/// that computes its gradient (no dW buffer). With InputGradient it also computes dX1 = dZ1·W1ᵀ,
+/// that computes its gradient (no dW buffer); coefficient-based products for tiny fixed sizes.
+/// With InputGradient it also computes dX1 = dZ1·W1ᵀ,
 /// which the library's first layer returns but a hand-written step does not need.
 template <typename Scalar, int In, int Hidden, int Out, bool InputGradient = false>
 struct RawStep {
@@ -77,24 +89,28 @@ struct RawStep {
           lr(start.sgd.lr()), Z1(batch, W1.cols()), dZ1(batch, W1.cols()),
           Z2(batch, W2.cols()), dX1(InputGradient ? batch : 0, W1.rows()) {}
 
+    static constexpr bool lazy = In != Dynamic && Hidden != Dynamic && Out != Dynamic &&
+                                 In + Hidden + Out < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD;
+
     template <typename X, typename Y>
     Scalar operator()(const X& x, const Y& y) {
         const Scalar n = static_cast<Scalar>(y.size());
-        Z1.noalias() = x * W1;
+        Z1.noalias() = product<lazy>(x, W1);
         Z1.rowwise() += b1;
-        Z2.noalias() = Z1 * W2;
+        Z2.noalias() = product<lazy>(Z1, W2);
         Z2.rowwise() += b2;
         Z2 -= y;                                   // Z2 − y, the loss's residual
         const Scalar loss = Z2.squaredNorm() / n;
         const Scalar scale = Scalar(2) / n;        // dZ2 = scale·(Z2 − y)
-        dZ1.noalias() = Z2 * W2.transpose();       // dZ1 / scale, with W2 before its update
+        // dZ1 / scale, with W2 before its update
+        dZ1.noalias() = product<lazy>(Z2, W2.transpose());
         if constexpr (InputGradient) {
-            dX1.noalias() = scale * (dZ1 * W1.transpose());
+            dX1.noalias() = scale * product<lazy>(dZ1, W1.transpose());
         }
         const Scalar step = lr * scale;
-        W2.noalias() -= step * (Z1.transpose() * Z2);
+        W2.noalias() -= step * product<lazy>(Z1.transpose(), Z2);
         b2.noalias() -= step * Z2.colwise().sum();
-        W1.noalias() -= step * (x.transpose() * dZ1);
+        W1.noalias() -= step * product<lazy>(x.transpose(), dZ1);
         b1.noalias() -= step * dZ1.colwise().sum();
         return loss;
     }
