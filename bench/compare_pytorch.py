@@ -95,8 +95,9 @@ def main():
         return
     import torch
 
-    print(f"# torch {torch.__version__}; {torch.__config__.show().strip().splitlines()[-1]}"[:300],
-          file=sys.stderr)
+    blas_info = [item.strip() for item in torch.__config__.show().split(",") if "BLAS_INFO" in item]
+    print(f"# torch {torch.__version__}, built with {', '.join(blas_info)}: the BLAS is whatever "
+          "libblas.so.3 the alternatives system points at", file=sys.stderr)
     for threads in args.threads:
         # The thread counts of OpenMP and OpenBLAS are fixed when they load: a fresh process
         # each. A passive wait keeps OpenMP's spinning threads from starving OpenBLAS's.
