@@ -14,6 +14,7 @@ Usage: /usr/bin/python3 bench/compare_pytorch.py [--threads 1 2] [--repetitions 
 """
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -95,9 +96,10 @@ def main():
         return
     import torch
 
-    blas_info = [item.strip() for item in torch.__config__.show().split(",") if "BLAS_INFO" in item]
-    print(f"# torch {torch.__version__}, built with {', '.join(blas_info)}: the BLAS is whatever "
-          "libblas.so.3 the alternatives system points at", file=sys.stderr)
+    blas_info = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    print(f"# torch {torch.__version__}, built with BLAS_INFO="
+          f"{blas_info.group(1) if blas_info else '?'}: it runs on the libblas.so.3 that the "
+          "alternatives system points at", file=sys.stderr)
     for threads in args.threads:
         # The thread counts of OpenMP and OpenBLAS are fixed when they load: a fresh process
         # each. A passive wait keeps OpenMP's spinning threads from starving OpenBLAS's.
