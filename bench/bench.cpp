@@ -20,6 +20,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -151,17 +152,21 @@ struct Times {
     }
 };
 
+/// One PyTorch timing from compare_pytorch.py.
+struct TorchTime {
+    double min_us = 0;
+    double median_us = 0;
+};
+
 /// PyTorch's times from compare_pytorch.py, by "workload/dtype/threads".
-std::map<std::string, Times> read_pytorch(const std::string& path) {
-    std::map<std::string, Times> times;
+std::map<std::string, TorchTime> read_pytorch(const std::string& path) {
+    std::map<std::string, TorchTime> times;
     std::ifstream in(path);
     std::string workload, dtype;
     int threads = 0;
-    double min_us = 0, median_us = 0;
-    while (in >> workload >> dtype >> threads >> min_us >> median_us) {
-        // Keep min and median as a two-element list whose min and median are right.
-        times[workload + "/" + dtype + "/" + std::to_string(threads)].us = {min_us, median_us,
-                                                                           median_us};
+    TorchTime time;
+    while (in >> workload >> dtype >> threads >> time.min_us >> time.median_us) {
+        times[workload + "/" + dtype + "/" + std::to_string(threads)] = time;
     }
     if (times.empty()) {
         std::fprintf(stderr, "no PyTorch timings in '%s'\n", path.c_str());
@@ -172,7 +177,7 @@ std::map<std::string, Times> read_pytorch(const std::string& path) {
 /// The console output of Google Benchmark, then a table of ratios from every repetition.
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
-    explicit RatioReporter(std::map<std::string, Times> pytorch) : pytorch_(std::move(pytorch)) {}
+    explicit RatioReporter(std::map<std::string, TorchTime> pytorch) : pytorch_(std::move(pytorch)) {}
 
     void ReportRuns(const std::vector<Run>& runs) override {
         // Google Benchmark's own lines: the aggregates only, when there are repetitions.
@@ -255,13 +260,14 @@ private:
         const auto torch =
             pytorch_.find(torch_name + "/" + dtype + "/" + std::to_string(Eigen::nbThreads()));
         if (torch != pytorch_.end()) {
-            std::printf(" %11.3f %7.2f %7.2f", torch->second.median(), torch->second.min() /
-                        lib.min(), torch->second.median() / lib.median());
+            const TorchTime& t = torch->second;
+            std::printf(" %11.3f %7.2f %7.2f", t.median_us, t.min_us / lib.min(),
+                        t.median_us / lib.median());
         }
         std::printf("\n");
     }
 
-    std::map<std::string, Times> pytorch_;
+    std::map<std::string, TorchTime> pytorch_;
     std::map<std::string, Times> times_;
 };
 
@@ -297,7 +303,7 @@ int main(int argc, char** argv) {
     std::printf("Eigen %d.%d.%d, SIMD: %s, Eigen threads: %d\n", EIGEN_WORLD_VERSION,
                 EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(),
                 Eigen::nbThreads());
-    RatioReporter reporter(pytorch_file.empty() ? std::map<std::string, Times>{}
+    RatioReporter reporter(pytorch_file.empty() ? std::map<std::string, TorchTime>{}
                                                 : read_pytorch(pytorch_file));
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();
