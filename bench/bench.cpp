@@ -215,7 +215,7 @@ public:
                     "%%peak: the raw step's FLOPs in the library's best time, over the best GEMM "
                     "rate below.\n\n",
                     Eigen::nbThreads() == 1 ? "CPU" : "wall");
-        std::printf("%-17s %-6s %10s %10s %15s %15s %9s %9s %11s %15s\n", "workload", "dtype",
+        std::printf("%-17s %-6s %10s %10s %15s %15s %11s %9s %11s %15s\n", "workload", "dtype",
                     "library", "raw", "lib/raw min", "lib/raw med", "lib/raw+dX1", "%peak lib",
                     "torch", "torch/lib min med");
         for (const Workload* w : workloads) {
