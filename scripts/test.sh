@@ -3,14 +3,16 @@
 # Eigen's debug asserts), with clang++ (Debug), and with g++ under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Warnings are errors in all three.
 #
-# Usage: scripts/test.sh [gcc] [clang] [sanitize]    (default: all three)
+# The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors.
+#
+# Usage: scripts/test.sh [gcc] [clang] [sanitize] [docs]    (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 require_packages cmake ninja-build g++ clang libeigen3-dev catch2
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize)
+[ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize docs)
 
 for config in "${configs[@]}"; do
     case "$config" in
@@ -19,7 +21,10 @@ for config in "${configs[@]}"; do
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
-        *) echo "unknown configuration '$config' (gcc, clang or sanitize)" >&2; exit 2 ;;
+        docs)     require_packages doxygen graphviz
+                  args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
+                        -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
+        *) echo "unknown configuration '$config' (gcc, clang, sanitize or docs)" >&2; exit 2 ;;
     esac
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"
