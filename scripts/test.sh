@@ -29,5 +29,5 @@ for config in "${configs[@]}"; do
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"
     cmake --build "build/$config"
-    ctest --test-dir "build/$config" --output-on-failure
+    ctest --test-dir "build/$config" --output-on-failure -j2
 done
