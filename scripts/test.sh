@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite: with g++ (Release, so the checks are seen to hold without
 # Eigen's debug asserts), with clang++ (Debug), and with g++ under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Warnings are errors in all three.
+# UndefinedBehaviorSanitizer. Warnings are errors in all three. The clang build also runs the
+# libFuzzer harnesses of the loaders (fuzz/) for a bounded number of inputs.
 #
 # The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors.
 #
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-require_packages cmake ninja-build g++ clang libeigen3-dev catch2
+require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev
 
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize docs)
@@ -18,7 +19,8 @@ for config in "${configs[@]}"; do
     case "$config" in
         gcc)      args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_TEST_PACKAGING=ON) ;;
-        clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug) ;;
+        clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug
+                        -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
         docs)     require_packages doxygen graphviz

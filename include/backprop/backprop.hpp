@@ -9,7 +9,10 @@
 
 #include "check/gradient_check.hpp"
 #include "check/numeric.hpp"
+#include "data/csv.hpp"
 #include "data/synthetic.hpp"
+#include "io/parameters.hpp"
+#include "io/serialize.hpp"
 #include "layers/dense.hpp"
 #include "layers/init.hpp"
 #include "losses/mse.hpp"
