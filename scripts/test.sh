@@ -3,6 +3,7 @@
 # Eigen's debug asserts), with clang++ (Debug), and with g++ under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Warnings are errors in all three. The clang build also runs the
 # libFuzzer harnesses of the loaders (fuzz/) for a bounded number of inputs.
+# The g++ build also compiles (does not run) the benchmark program (bench/).
 #
 # The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors.
 #
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev
+require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev libbenchmark-dev
 
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize docs)
@@ -18,7 +19,7 @@ configs=("$@")
 for config in "${configs[@]}"; do
     case "$config" in
         gcc)      args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
-                        -DBACKPROP_TEST_PACKAGING=ON) ;;
+                        -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON) ;;
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug
                         -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug

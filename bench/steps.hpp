@@ -1,0 +1,119 @@
+#pragma once
+// The two training steps the benchmark compares, for a two-layer net
+//   Z1 = X·W1 + b1,  Z2 = Z1·W2 + b2,  L = MSE(Z2, y),  then SGD on W1, b1, W2, b2,
+// once through the library and once written by hand in raw Eigen. Both start from the same
+// parameters and take the same step, so the benchmark can check that they agree before timing.
+//
+// Shapes (rows are samples): X (batch, in), W1 (in, hidden), W2 (hidden, out), y (batch, out).
+// In, Hidden and Out may be fixed at compile time or Eigen::Dynamic; the batch is always dynamic.
+//
+// There is no activation between the layers yet: the library has none on this branch.
+
+#include <backprop/backprop.hpp>
+
+#include <Eigen/Core>
+
+#include <cstdint>
+
+namespace bench {
+
+using Eigen::Dynamic;
+using Eigen::Index;
+
+/// The inputs and targets of a workload: X (batch, in), y (batch, out), uniform in [−1, 1).
+template <typename Scalar, int In, int Out>
+struct Batch {
+    Eigen::Matrix<Scalar, Dynamic, In> X;
+    Eigen::Matrix<Scalar, Dynamic, Out> y;
+
+    Batch(Index batch, Index in, Index out, std::uint64_t seed) : X(batch, in), y(batch, out) {
+        backprop::detail::SplitMix64 rng(seed);
+        backprop::detail::fill_uniform(X, rng, Scalar(-1), Scalar(1));
+        backprop::detail::fill_uniform(y, rng, Scalar(-1), Scalar(1));
+    }
+};
+
+/// a·b, coefficient-based when Lazy: for tiny fixed sizes, where Eigen's GEMM (chosen whenever
+/// the batch is dynamic) costs more than the arithmetic. The library's Dense does the same.
+template <bool Lazy, typename A, typename B>
+auto product(const A& a, const B& b) {
+    if constexpr (Lazy) {
+        return a.lazyProduct(b);
+    } else {
+        return a * b;
+    }
+}
+
+/// One SGD step through the library, as a user writes it.
+template <typename Scalar, int In, int Hidden, int Out>
+struct LibraryStep {
+    backprop::Dense<Scalar, In, Hidden> layer1;
+    backprop::Dense<Scalar, Hidden, Out> layer2;
+    backprop::MSE<Scalar, Out> mse;
+    backprop::SGD<Scalar> sgd;
+
+    LibraryStep(Index in, Index hidden, Index out, Scalar lr)
+        : layer1(in, hidden, 1), layer2(hidden, out, 2), sgd(lr) {}
+
+    template <typename X, typename Y>
+    Scalar operator()(const X& x, const Y& y) {
+        const Scalar loss = mse.forward(layer2.forward(layer1.forward(x)), y);
+        const auto& grads2 = layer2.backward(mse.backward());
+        const auto& grads1 = layer1.backward(grads2.dX);
+        sgd.step(layer2, grads2);
+        sgd.step(layer1, grads1);
+        return loss;
+    }
+};
+
+/// The same step written by hand: preallocated buffers, noalias() products, the loss's 2/N and
+/// the learning rate folded into the products' scale, and each update fused into the product
+/// that computes its gradient (no dW buffer); coefficient-based products for tiny fixed sizes.
+/// With InputGradient it also computes dX1 = dZ1·W1ᵀ,
+/// which the library's first layer returns but a hand-written step does not need.
+template <typename Scalar, int In, int Hidden, int Out, bool InputGradient = false>
+struct RawStep {
+    Eigen::Matrix<Scalar, In, Hidden> W1;
+    Eigen::Matrix<Scalar, 1, Hidden> b1;
+    Eigen::Matrix<Scalar, Hidden, Out> W2;
+    Eigen::Matrix<Scalar, 1, Out> b2;
+    Scalar lr;
+
+    Eigen::Matrix<Scalar, Dynamic, Hidden> Z1, dZ1;
+    Eigen::Matrix<Scalar, Dynamic, Out> Z2;  // Z2, then Z2 − y in place
+    Eigen::Matrix<Scalar, Dynamic, In> dX1;
+
+    /// Starts from the parameters of `start`, with buffers for `batch` samples.
+    RawStep(const LibraryStep<Scalar, In, Hidden, Out>& start, Index batch)
+        : W1(start.layer1.W), b1(start.layer1.b), W2(start.layer2.W), b2(start.layer2.b),
+          lr(start.sgd.lr()), Z1(batch, W1.cols()), dZ1(batch, W1.cols()),
+          Z2(batch, W2.cols()), dX1(InputGradient ? batch : 0, W1.rows()) {}
+
+    static constexpr bool lazy = In != Dynamic && Hidden != Dynamic && Out != Dynamic &&
+                                 In + Hidden + Out < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD;
+
+    template <typename X, typename Y>
+    Scalar operator()(const X& x, const Y& y) {
+        const Scalar n = static_cast<Scalar>(y.size());
+        Z1.noalias() = product<lazy>(x, W1);
+        Z1.rowwise() += b1;
+        Z2.noalias() = product<lazy>(Z1, W2);
+        Z2.rowwise() += b2;
+        Z2 -= y;                                   // Z2 − y, the loss's residual
+        const Scalar loss = Z2.squaredNorm() / n;
+        const Scalar scale = Scalar(2) / n;        // dZ2 = scale·(Z2 − y)
+        // dZ1 / scale, with W2 before its update
+        dZ1.noalias() = product<lazy>(Z2, W2.transpose());
+        if constexpr (InputGradient) {
+            dX1.noalias() = scale * product<lazy>(dZ1, W1.transpose());
+        }
+        const Scalar step = lr * scale;
+        W2.noalias() -= step * product<lazy>(Z1.transpose(), Z2);
+        b2.noalias() -= step * Z2.colwise().sum();
+        W1.noalias() -= step * product<lazy>(x.transpose(), dZ1);
+        b1.noalias() -= step * dZ1.colwise().sum();
+        return loss;
+    }
+};
+
+}  // namespace bench

@@ -1,0 +1,235 @@
+// Counts the heap allocations of training steps 2..N with unchanged shapes: every operator new,
+// and every malloc, calloc, realloc and posix_memalign made from this program's own code (which
+// includes all of Eigen's and the library's, since they are headers). Eigen takes its matrices'
+// storage and, past EIGEN_STACK_ALLOCATION_LIMIT (128 KiB), its GEMM packing buffers with
+// std::malloc, so counting operator new alone would see nothing.
+//
+// The C functions are wrapped at link time (-Wl,--wrap=malloc etc., see tests/CMakeLists.txt):
+// calls from this executable's objects go to __wrap_malloc, which counts and calls the real
+// malloc. Unlike defining malloc here, this leaves AddressSanitizer's malloc in charge, so the
+// test runs unchanged under ASan. operator new and delete are replaced, as the standard allows.
+//
+// Its own executable: the wrapping and the replaced operator new must not reach the other tests.
+#include <steps.hpp>  // the library step and the raw-Eigen step of the benchmark
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+extern "C" {
+void* __real_malloc(std::size_t size);
+void* __real_calloc(std::size_t count, std::size_t size);
+void* __real_realloc(void* pointer, std::size_t size);
+int __real_posix_memalign(void** pointer, std::size_t alignment, std::size_t size);
+}
+
+namespace {
+
+/// What the counters saw while counting was on.
+struct Counts {
+    long mallocs = 0;          ///< malloc, calloc, realloc, posix_memalign
+    long news = 0;             ///< every form of operator new
+    std::size_t smallest = 0;  ///< the smallest size requested, 0 if none
+};
+
+std::atomic<bool> counting{false};
+std::atomic<long> mallocs{0};
+std::atomic<long> news{0};
+std::atomic<std::size_t> smallest{0};
+
+void record(std::size_t size, std::atomic<long>& counter) {
+    if (!counting.load(std::memory_order_relaxed)) {
+        return;
+    }
+    ++counter;
+    std::size_t seen = smallest.load();
+    while ((seen == 0 || size < seen) && !smallest.compare_exchange_weak(seen, size)) {
+    }
+}
+
+/// The allocations made by `work()`.
+template <typename Work>
+Counts count_allocations(Work&& work) {
+    mallocs = 0;
+    news = 0;
+    smallest = 0;
+    counting = true;
+    work();
+    counting = false;
+    return {mallocs.load(), news.load(), smallest.load()};
+}
+
+void* checked(void* pointer) {
+    if (pointer == nullptr) {
+        throw std::bad_alloc();
+    }
+    return pointer;
+}
+
+void* aligned(std::size_t size, std::align_val_t alignment) {
+    record(size, news);
+    void* pointer = nullptr;
+    const auto a = std::max(static_cast<std::size_t>(alignment), sizeof(void*));
+    return checked(__real_posix_memalign(&pointer, a, size ? size : 1) == 0 ? pointer : nullptr);
+}
+
+}  // namespace
+
+extern "C" {
+void* __wrap_malloc(std::size_t size) {
+    record(size, mallocs);
+    return __real_malloc(size);
+}
+void* __wrap_calloc(std::size_t count, std::size_t size) {
+    record(count * size, mallocs);
+    return __real_calloc(count, size);
+}
+void* __wrap_realloc(void* pointer, std::size_t size) {
+    record(size, mallocs);
+    return __real_realloc(pointer, size);
+}
+int __wrap_posix_memalign(void** pointer, std::size_t alignment, std::size_t size) {
+    record(size, mallocs);
+    return __real_posix_memalign(pointer, alignment, size);
+}
+}
+
+// Every replaceable form, so that each delete meets the allocator of its new (ASan checks).
+void* operator new(std::size_t size) {
+    record(size, news);
+    return checked(__real_malloc(size ? size : 1));
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new(std::size_t size, std::align_val_t alignment) { return aligned(size, alignment); }
+void* operator new[](std::size_t size, std::align_val_t alignment) {
+    return aligned(size, alignment);
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+    record(size, news);
+    return __real_malloc(size ? size : 1);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+    return operator new(size, tag);
+}
+void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+    try {
+        return aligned(size, alignment);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t size, std::align_val_t alignment,
+                     const std::nothrow_t& tag) noexcept {
+    return operator new(size, alignment, tag);
+}
+void operator delete(void* pointer) noexcept { std::free(pointer); }
+void operator delete[](void* pointer) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::size_t) noexcept { std::free(pointer); }
+void operator delete[](void* pointer, std::size_t) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::align_val_t) noexcept { std::free(pointer); }
+void operator delete[](void* pointer, std::align_val_t) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept { std::free(pointer); }
+void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept {
+    std::free(pointer);
+}
+void operator delete(void* pointer, const std::nothrow_t&) noexcept { std::free(pointer); }
+void operator delete[](void* pointer, const std::nothrow_t&) noexcept { std::free(pointer); }
+void operator delete(void* pointer, std::align_val_t, const std::nothrow_t&) noexcept {
+    std::free(pointer);
+}
+void operator delete[](void* pointer, std::align_val_t, const std::nothrow_t&) noexcept {
+    std::free(pointer);
+}
+
+namespace {
+
+using bench::Dynamic;
+
+/// Steps 2..steps of `step` on a fixed batch: the first step may size the buffers.
+template <typename Scalar, int In, int Out, typename Step>
+Counts count_steps(Step& step, Eigen::Index batch, Eigen::Index in, Eigen::Index out,
+                   int steps) {
+    const bench::Batch<Scalar, In, Out> data(batch, in, out, 5);
+    step(data.X, data.y);
+    return count_allocations([&] {
+        for (int i = 1; i < steps; ++i) {
+            step(data.X, data.y);
+        }
+    });
+}
+
+}  // namespace
+
+TEST_CASE("Allocation: the counters see malloc and operator new", "[allocation]") {
+    static int* volatile pointer = nullptr;  // volatile: the compiler may not elide the new
+    const Counts counts = count_allocations([] {
+        Eigen::MatrixXd m(3, 4);  // Eigen's storage: std::malloc
+        m.setZero();
+        pointer = new int(1);
+        delete pointer;
+    });
+    CHECK(counts.mallocs == 1);
+    CHECK(counts.news == 1);
+}
+
+TEMPLATE_TEST_CASE("Allocation: the notebook's net allocates nothing after its first step",
+                   "[allocation]", float, double) {
+    // 5 → 5 → 1 at batch 10: every product is far below Eigen's 128 KiB packing threshold.
+    SECTION("dynamic sizes") {
+        bench::LibraryStep<TestType, Dynamic, Dynamic, Dynamic> step(5, 5, 1, TestType(0.01));
+        const Counts counts = count_steps<TestType, Dynamic, Dynamic>(step, 10, 5, 1, 20);
+        CHECK(counts.mallocs == 0);
+        CHECK(counts.news == 0);
+    }
+    SECTION("fixed sizes") {
+        bench::LibraryStep<TestType, 5, 5, 1> step(5, 5, 1, TestType(0.01));
+        const Counts counts = count_steps<TestType, 5, 1>(step, 10, 5, 1, 20);
+        CHECK(counts.mallocs == 0);
+        CHECK(counts.news == 0);
+    }
+}
+
+TEMPLATE_TEST_CASE("Allocation: past the first step, a large net allocates only Eigen's packing "
+                   "buffers, as raw Eigen does", "[allocation]", float, double) {
+    // 784 → 256 → 10 at batch 64: Eigen's GEMM mallocs its packing buffers for the products
+    // whose blocks pass 128 KiB. The library's step must add nothing to what the raw-Eigen step
+    // with the same products (dX1 included) allocates, and nothing smaller than that threshold.
+    bench::LibraryStep<TestType, Dynamic, Dynamic, Dynamic> library(784, 256, 10, TestType(1e-3));
+    bench::RawStep<TestType, Dynamic, Dynamic, Dynamic, true> raw(library, 64);
+    const int steps = 4;
+    const Counts library_counts = count_steps<TestType, Dynamic, Dynamic>(library, 64, 784, 10,
+                                                                          steps);
+    const Counts raw_counts = count_steps<TestType, Dynamic, Dynamic>(raw, 64, 784, 10, steps);
+    CHECK(library_counts.news == 0);
+    CHECK(library_counts.mallocs == raw_counts.mallocs);
+    if (library_counts.mallocs > 0) {
+        CHECK(library_counts.smallest > std::size_t{EIGEN_STACK_ALLOCATION_LIMIT});
+    }
+}
+
+TEMPLATE_TEST_CASE("Allocation: the mallocs per step of the large nets, for docs/performance.md",
+                   "[.report]", float, double) {
+    // Hidden: run it with `backprop_allocation_tests "[.report]"` to print the figures.
+    const int steps = 4;
+    for (const Eigen::Index batch : {64, 1024}) {
+        bench::LibraryStep<TestType, Dynamic, Dynamic, Dynamic> library(784, 256, 10,
+                                                                        TestType(1e-3));
+        bench::RawStep<TestType, Dynamic, Dynamic, Dynamic> raw(library, batch);
+        bench::RawStep<TestType, Dynamic, Dynamic, Dynamic, true> raw_dx(library, batch);
+        const auto count = [&](auto& step) {
+            return count_steps<TestType, Dynamic, Dynamic>(step, batch, 784, 10, steps).mallocs;
+        };
+        const long counts[] = {count(library), count(raw), count(raw_dx)};
+        std::printf("%-6s 784-256-10 batch %4ld, mallocs per step: library %.1f, raw %.1f, "
+                    "raw+dX1 %.1f\n",
+                    sizeof(TestType) == sizeof(float) ? "float" : "double", long(batch),
+                    double(counts[0]) / (steps - 1), double(counts[1]) / (steps - 1),
+                    double(counts[2]) / (steps - 1));
+        CHECK(counts[0] == counts[2]);
+    }
+}
