@@ -25,6 +25,8 @@ namespace backprop {
 /// layer, valid until the next call of the same function; once the shapes stop changing they are
 /// reused without allocating.
 ///
+/// The derivation, step by step: \ref tutorial_dense "Tutorial 2: One Dense layer".
+///
 /// \tparam Scalar float or double.
 /// \tparam In number of inputs, or Eigen::Dynamic.
 /// \tparam Out number of outputs, or Eigen::Dynamic.
@@ -88,9 +90,11 @@ public:
     ///
     /// dZ is (batch, out) → dW (in, out), db (1, out), dX (batch, in). In the forward pass
     /// Z[n][j] = Σᵢ X[n][i]·W[i][j] + b[j], so by the chain rule
-    ///   dW = Xᵀ·dZ         ∂L/∂W[i][j] = Σₙ X[n][i]·dZ[n][j]
-    ///   db = Σ_rows dZ     ∂L/∂b[j]    = Σₙ dZ[n][j]  (b was added to every row)
-    ///   dX = dZ·Wᵀ         ∂L/∂X[n][i] = Σⱼ dZ[n][j]·W[i][j]
+    ///
+    ///     dW = Xᵀ·dZ         ∂L/∂W[i][j] = Σₙ X[n][i]·dZ[n][j]
+    ///     db = Σ_rows dZ     ∂L/∂b[j]    = Σₙ dZ[n][j]  (b was added to every row)
+    ///     dX = dZ·Wᵀ         ∂L/∂X[n][i] = Σⱼ dZ[n][j]·W[i][j]
+    ///
     /// and these are the only products of the factors whose shapes fit. The sums run over the
     /// batch without dividing: only the loss divides by the number of samples.
     ///
