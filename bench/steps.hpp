@@ -59,7 +59,7 @@ struct LibraryStep {
     Scalar operator()(const X& x, const Y& y) {
         const Scalar loss = mse.forward(layer2.forward(layer1.forward(x)), y);
         const auto& grads2 = layer2.backward(mse.backward());
-        const auto& grads1 = layer1.backward(grads2.dX);
+        const auto& grads1 = layer1.backward_parameters(grads2.dX);
         sgd.step(layer2, grads2);
         sgd.step(layer1, grads1);
         return loss;

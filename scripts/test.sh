@@ -5,14 +5,16 @@
 # libFuzzer harnesses of the loaders (fuzz/) for a bounded number of inputs.
 # The g++ build also compiles (does not run) the benchmark program (bench/).
 #
-# Usage: scripts/test.sh [gcc] [clang] [sanitize]    (default: all three)
+# The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors.
+#
+# Usage: scripts/test.sh [gcc] [clang] [sanitize] [docs]    (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev libbenchmark-dev
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize)
+[ ${#configs[@]} -gt 0 ] || configs=(gcc clang sanitize docs)
 
 for config in "${configs[@]}"; do
     case "$config" in
@@ -22,7 +24,10 @@ for config in "${configs[@]}"; do
                         -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
-        *) echo "unknown configuration '$config' (gcc, clang or sanitize)" >&2; exit 2 ;;
+        docs)     require_packages doxygen graphviz
+                  args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
+                        -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
+        *) echo "unknown configuration '$config' (gcc, clang, sanitize or docs)" >&2; exit 2 ;;
     esac
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"

@@ -90,6 +90,25 @@ TEMPLATE_TEST_CASE("Dense: fixed sizes pass the gradient check and match dynamic
               .passes(test::gradient_tolerance<TestType>));
 }
 
+TEMPLATE_TEST_CASE("Dense: backward_parameters gives backward's dW and db, and no dX",
+                   "[dense]", float, double) {
+    Dense<TestType> layer(4, 3, 7);
+    layer.forward(test::random_matrix<TestType>(6, 4, 1));
+    const auto dZ = test::random_matrix<TestType>(6, 3, 2);
+    const auto full = layer.backward(dZ);
+    const auto& grads = layer.backward_parameters(dZ);
+    CHECK(grads.dW == full.dW);
+    CHECK(grads.db == full.db);
+    CHECK(grads.dX.rows() == 0);
+    CHECK(grads.dX.cols() == 4);
+
+    Dense<TestType> fresh(4, 3, 7);
+    CHECK_THROWS_WITH(fresh.backward_parameters(dZ),
+                      Contains("Dense::backward_parameters: called before forward()"));
+    CHECK_THROWS_WITH(layer.backward_parameters(test::random_matrix<TestType>(6, 2, 3)),
+                      Contains("Dense::backward_parameters: dZ is 6x2 but Z of the last forward is 6x3"));
+}
+
 TEST_CASE("Dense: initialisation", "[dense][init]") {
     SECTION("PyTorch's default: W and b uniform in ±1/√in") {
         const Dense<double> layer(64, 32, 5);

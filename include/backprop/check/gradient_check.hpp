@@ -25,8 +25,8 @@ struct GradientError {
     double max_relative_error = 0;
     double max_abs_analytic = 0;  ///< The largest |a|.
     double max_abs_numeric = 0;   ///< The largest |n|.
-    Eigen::Index row = 0;         ///< Where the largest relative error is.
-    Eigen::Index col = 0;
+    Eigen::Index row = 0;         ///< The row of the largest relative error.
+    Eigen::Index col = 0;         ///< The column of the largest relative error.
 
     /// True when the relative error is at most `tolerance` and the gradients are not both
     /// zero: two zero gradients agree trivially and prove nothing.
@@ -73,9 +73,9 @@ GradientError check_gradient(F&& loss, Eigen::MatrixXd x, const Eigen::MatrixXd&
 
 /// The result of gradient_check() on a Dense layer: one GradientError per gradient.
 struct DenseGradientError {
-    GradientError dW;
-    GradientError db;
-    GradientError dX;
+    GradientError dW;  ///< The check of dW = Xᵀ·dZ: (in, out).
+    GradientError db;  ///< The check of db = Σ_rows dZ: (1, out).
+    GradientError dX;  ///< The check of dX = dZ·Wᵀ: (batch, in).
 
     /// The largest relative error of the three.
     double max_relative_error() const {

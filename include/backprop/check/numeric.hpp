@@ -39,8 +39,10 @@ void require_step(const char* call, Scalar h) {
 
 /// f'(x) for f : R → R, by a finite difference with step h.
 ///
-///   central: f'(x) ≈ (f(x+h) − f(x−h)) / 2h
-///   forward: f'(x) ≈ (f(x+h) − f(x)) / h
+///     central: f'(x) ≈ (f(x+h) − f(x−h)) / 2h
+///     forward: f'(x) ≈ (f(x+h) − f(x)) / h
+///
+/// How their errors shrink with h: \ref tutorial_derivatives "Tutorial 1: Derivatives".
 ///
 /// Throws std::invalid_argument unless h is finite and positive.
 template <typename F, typename Scalar>

@@ -4,7 +4,7 @@
 ///
 /// The format read: one sample per line, fields separated by commas, every field but the last a
 /// number (the features), the last a non-negative integer (the class label). Spaces and tabs
-/// around a field and a trailing '\r' (Windows line ends) are ignored, and so are blank lines.
+/// around a field, a trailing carriage return (Windows line ends) and blank lines are ignored.
 /// Numbers are read with std::from_chars (locale-independent, correctly rounded to Scalar):
 /// `-1.5`, `2e-3`, `7` are numbers; a leading `+`, quotes, `nan`, `inf` and numbers beyond the
 /// largest Scalar are not accepted; numbers too small for Scalar become 0 (with their sign).

@@ -25,6 +25,8 @@ namespace backprop {
 /// layer, valid until the next call of the same function; once the shapes stop changing they are
 /// reused without allocating.
 ///
+/// The derivation, step by step: \ref tutorial_dense "Tutorial 2: One Dense layer".
+///
 /// \tparam Scalar float or double.
 /// \tparam In number of inputs, or Eigen::Dynamic.
 /// \tparam Out number of outputs, or Eigen::Dynamic.
@@ -92,9 +94,11 @@ public:
     ///
     /// dZ is (batch, out) → dW (in, out), db (1, out), dX (batch, in). In the forward pass
     /// Z[n][j] = Σᵢ X[n][i]·W[i][j] + b[j], so by the chain rule
-    ///   dW = Xᵀ·dZ         ∂L/∂W[i][j] = Σₙ X[n][i]·dZ[n][j]
-    ///   db = Σ_rows dZ     ∂L/∂b[j]    = Σₙ dZ[n][j]  (b was added to every row)
-    ///   dX = dZ·Wᵀ         ∂L/∂X[n][i] = Σⱼ dZ[n][j]·W[i][j]
+    ///
+    ///     dW = Xᵀ·dZ         ∂L/∂W[i][j] = Σₙ X[n][i]·dZ[n][j]
+    ///     db = Σ_rows dZ     ∂L/∂b[j]    = Σₙ dZ[n][j]  (b was added to every row)
+    ///     dX = dZ·Wᵀ         ∂L/∂X[n][i] = Σⱼ dZ[n][j]·W[i][j]
+    ///
     /// and these are the only products of the factors whose shapes fit. The sums run over the
     /// batch without dividing: only the loss divides by the number of samples.
     ///
@@ -102,16 +106,21 @@ public:
     /// (batch, out) of the last forward().
     template <typename Derived>
     const Gradients& backward(const Eigen::MatrixBase<Derived>& dZ) {
-        if (X_.rows() == 0) {
-            throw std::logic_error("Dense::backward: called before forward()");
-        }
-        if (dZ.rows() != Z_.rows() || dZ.cols() != Z_.cols()) {
-            detail::fail("Dense::backward: dZ is ", detail::dims(dZ), " but Z of the last ",
-                         "forward is ", detail::dims(Z_));
-        }
-        multiply(grads_.dW, X_.transpose(), dZ);
-        grads_.db = dZ.colwise().sum();
+        parameter_gradients("Dense::backward", dZ);
         multiply(grads_.dX, dZ, W.transpose());
+        return grads_;
+    }
+
+    /// dW and db as backward() computes them, without dX = dZ·Wᵀ.
+    ///
+    /// For the first layer of a network, whose X is the data: nothing needs ∂L/∂X there, and
+    /// skipping its product saves a third of the layer's backward arithmetic (PyTorch skips it
+    /// too, as the data does not require a gradient). dX is left empty (0, in), so using it by
+    /// mistake is a shape error, not stale numbers. Throws as backward() does.
+    template <typename Derived>
+    const Gradients& backward_parameters(const Eigen::MatrixBase<Derived>& dZ) {
+        parameter_gradients("Dense::backward_parameters", dZ);
+        grads_.dX.resize(0, in());
         return grads_;
     }
 
@@ -125,6 +134,20 @@ public:
     }
 
 private:
+    // dW = Xᵀ·dZ and db = Σ_rows dZ, after checking the call and dZ's shape.
+    template <typename Derived>
+    void parameter_gradients(const char* call, const Eigen::MatrixBase<Derived>& dZ) {
+        if (X_.rows() == 0) {
+            throw std::logic_error(std::string(call) + ": called before forward()");
+        }
+        if (dZ.rows() != Z_.rows() || dZ.cols() != Z_.cols()) {
+            detail::fail(call, ": dZ is ", detail::dims(dZ), " but Z of the last forward is ",
+                         detail::dims(Z_));
+        }
+        multiply(grads_.dW, X_.transpose(), dZ);
+        grads_.db = dZ.colwise().sum();
+    }
+
     // With a batch known only at run time, Eigen sends every product to its GEMM (packing and
     // blocking) unless batch + rows + columns < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD. For tiny
     // fixed-size layers that overhead costs more than the arithmetic (a 5x5 layer steps about

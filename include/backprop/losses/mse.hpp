@@ -16,6 +16,7 @@ namespace backprop {
 ///
 /// Shapes: pred and target are the same, typically (batch, out); N = batch·out.
 /// forward() keeps pred − target, which is what backward() needs.
+/// The derivation, and the seed notebook's mismatch: \ref tutorial_loss "Tutorial 3: The loss".
 ///
 /// \tparam Scalar float or double.
 /// \tparam Cols number of columns of pred, or Eigen::Dynamic; fix it to match a fixed-size

@@ -14,6 +14,8 @@ namespace backprop {
 /// Plain gradient descent, as `torch.optim.SGD(params, lr)` without momentum or weight decay:
 ///   W ← W − lr·dW,   b ← b − lr·db
 ///
+/// The training loop it drives: \ref tutorial_training "Tutorial 5: Training".
+///
 /// \tparam Scalar float or double, the Scalar of the layers it steps.
 template <typename Scalar>
 class SGD {
