@@ -233,3 +233,37 @@ TEMPLATE_TEST_CASE("Allocation: the mallocs per step of the large nets, for docs
         CHECK(counts[0] == counts[1]);
     }
 }
+
+TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and Momentum or "
+                   "Adam allocates nothing after its first step", "[allocation]", float, double) {
+    // The digits example's network at batch 32: Sequential, ReLU, SoftmaxCrossEntropy, and the
+    // optimisers' per-layer state, which is created at the first step only.
+    using Dense = backprop::Dense<TestType>;
+    using Net = backprop::Sequential<Dense, backprop::ReLU<TestType>, Dense>;
+    const auto run = [](auto& optimizer) {
+        Net net(Dense(64, 32, 1), backprop::ReLU<TestType>(), Dense(32, 10, 2));
+        backprop::SoftmaxCrossEntropy<TestType> loss;
+        const bench::Batch<TestType, Dynamic, Dynamic> data(32, 64, 10, 5);
+        Eigen::VectorXi labels(32);
+        for (Eigen::Index i = 0; i < 32; ++i) {
+            labels(i) = int(i % 10);
+        }
+        const auto step = [&] {
+            loss.forward(net.forward(data.X), labels);
+            net.backward(loss.backward());
+            net.step(optimizer);
+        };
+        step();
+        return count_allocations([&] {
+            for (int i = 0; i < 10; ++i) {
+                step();
+            }
+        });
+    };
+    backprop::Momentum<TestType> nesterov(TestType(0.1), TestType(0.9), true);
+    backprop::Adam<TestType> adam;
+    for (const Counts& counts : {run(nesterov), run(adam)}) {
+        CHECK(counts.mallocs == 0);
+        CHECK(counts.news == 0);
+    }
+}

@@ -13,9 +13,14 @@
 #include "data/synthetic.hpp"
 #include "io/parameters.hpp"
 #include "io/serialize.hpp"
+#include "layers/activations.hpp"
 #include "layers/dense.hpp"
 #include "layers/init.hpp"
 #include "losses/mse.hpp"
+#include "losses/softmax_cross_entropy.hpp"
+#include "nn/sequential.hpp"
+#include "optim/adam.hpp"
+#include "optim/momentum.hpp"
 #include "optim/sgd.hpp"
 
 /// Everything in the library.

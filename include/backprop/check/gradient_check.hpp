@@ -4,8 +4,10 @@
 
 #include "../detail/random.hpp"
 #include "../detail/shape.hpp"
+#include "../layers/activations.hpp"
 #include "../layers/dense.hpp"
 #include "../losses/mse.hpp"
+#include "../losses/softmax_cross_entropy.hpp"
 #include "numeric.hpp"
 
 #include <Eigen/Core>
@@ -145,6 +147,47 @@ GradientError gradient_check(const MSE<Scalar, Cols>& loss, const Eigen::MatrixB
     return check_gradient(
         [&](const Eigen::MatrixXd& p) { return MSE<double>().forward(p, target_d); },
         pred.template cast<double>(), dpred);
+}
+
+/// Checks an activation's backward (ReLU, LeakyReLU, Sigmoid, Tanh) at input X against finite
+/// differences, in double.
+///
+/// X is (batch, cols). The loss is L = Σ G∘Y, a fixed random weighting of the outputs (G uniform
+/// in [−1, 1) from `seed`), so that dY = G. The analytic gradient comes from a copy of the
+/// activation in its own Scalar; the numeric one from the activation cast to double. Keep X away
+/// from a kink (x = 0 for the ReLUs) by more than the step 1e-5.
+template <typename Derived, typename Scalar, int Cols, typename X>
+GradientError gradient_check(const Activation<Derived, Scalar, Cols>& activation,
+                             const Eigen::MatrixBase<X>& input, std::uint64_t seed = 1) {
+    Derived probe = static_cast<const Derived&>(activation);
+    const auto& Y = probe.forward(input);
+    typename Derived::Matrix G(Y.rows(), Y.cols());
+    detail::SplitMix64 rng(seed);
+    detail::fill_uniform(G, rng, Scalar(-1), Scalar(1));
+    const Eigen::MatrixXd dX = probe.backward(G).template cast<double>();
+
+    auto reference = static_cast<const Derived&>(activation).template cast<double>();
+    const Eigen::MatrixXd Gd = G.template cast<double>();
+    return check_gradient(
+        [&](const Eigen::MatrixXd& x) { return (reference.forward(x).array() * Gd.array()).sum(); },
+        input.template cast<double>(), dX);
+}
+
+/// Checks SoftmaxCrossEntropy::backward at (logits, labels) against finite differences, in
+/// double.
+///
+/// logits are (batch, classes), labels `batch` integers. The analytic gradient comes from a copy
+/// of `loss` in its own Scalar; the numeric one from SoftmaxCrossEntropy<double>.
+template <typename Scalar, int Cols, typename D, typename L>
+GradientError gradient_check(const SoftmaxCrossEntropy<Scalar, Cols>& loss,
+                             const Eigen::MatrixBase<D>& logits, const Eigen::MatrixBase<L>& labels) {
+    SoftmaxCrossEntropy<Scalar, Cols> probe = loss;
+    probe.forward(logits, labels);
+    const Eigen::MatrixXd dlogits = probe.backward().template cast<double>();
+
+    SoftmaxCrossEntropy<double> reference;
+    return check_gradient([&](const Eigen::MatrixXd& z) { return reference.forward(z, labels); },
+                          logits.template cast<double>(), dlogits);
 }
 
 }  // namespace backprop

@@ -56,6 +56,10 @@ public:
     Dense(Eigen::Index in, Eigen::Index out, std::uint64_t seed = 0, Init init = Init::pytorch)
         : W(checked_size(in, In, "in"), checked_size(out, Out, "out")), b(1, out) {
         detail::initialize(W, b, init, seed);
+        // Fixed-size gradients exist before the first backward(): zero them, so that copying or
+        // moving a fresh layer (into a Sequential, say) copies defined values.
+        grads_.dW.setZero(W.rows(), W.cols());
+        grads_.db.setZero(1, W.cols());
     }
 
     /// A layer with fixed In and Out, its parameters drawn from `init` with `seed`.
