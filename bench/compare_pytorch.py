@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Times the benchmark's training steps in PyTorch on the CPU, for docs/performance.md.
 
-The same nets as bench/bench.cpp (two Linear layers, no activation, MSELoss, torch.optim.SGD),
+The same nets as bench/bench.cpp (two Linear layers, a ReLU between them except in the
+notebook's net, MSELoss, torch.optim.SGD),
 the same batches, one step = zero_grad, forward, loss, backward, step. Run it with Debian's
 python3-torch (/usr/bin/python3); the tests never need it.
 
@@ -20,10 +21,10 @@ import subprocess
 import sys
 import time
 
-WORKLOADS = [  # name, in, hidden, out, batch: as in bench.cpp
-    ("notebook", 5, 5, 1, 10),
-    ("mlp_batch64", 784, 256, 10, 64),
-    ("mlp_batch1024", 784, 256, 10, 1024),
+WORKLOADS = [  # name, in, hidden, out, batch, ReLU between the layers: as in bench.cpp
+    ("notebook", 5, 5, 1, 10, False),
+    ("mlp_batch64", 784, 256, 10, 64, True),
+    ("mlp_batch1024", 784, 256, 10, 1024, True),
 ]
 
 
@@ -61,9 +62,10 @@ def child(threads, repetitions, min_seconds):
               f"{2 * n ** 3 / seconds * 1e-9:.1f} GFLOP/s", file=sys.stderr)
     print(f"# BLAS mapped: {', '.join(loaded_blas()) or 'none found'}", file=sys.stderr)
 
-    for name, n_in, hidden, n_out, batch in WORKLOADS:
+    for name, n_in, hidden, n_out, batch, relu in WORKLOADS:
         for dtype_name, dtype in (("float", torch.float32), ("double", torch.float64)):
-            model = torch.nn.Sequential(torch.nn.Linear(n_in, hidden),
+            between = [torch.nn.ReLU()] if relu else []
+            model = torch.nn.Sequential(torch.nn.Linear(n_in, hidden), *between,
                                         torch.nn.Linear(hidden, n_out)).to(dtype)
             optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
             loss_fn = torch.nn.MSELoss()

@@ -1,13 +1,12 @@
 #pragma once
 // The two training steps the benchmark compares, for a two-layer net
-//   Z1 = X·W1 + b1,  Z2 = Z1·W2 + b2,  L = MSE(Z2, y),  then SGD on W1, b1, W2, b2,
+//   Z1 = X·W1 + b1,  A1 = ReLU(Z1) (or A1 = Z1 without Relu),  Z2 = A1·W2 + b2,
+//   L = MSE(Z2, y),  then SGD on W1, b1, W2, b2,
 // once through the library and once written by hand in raw Eigen. Both start from the same
 // parameters and take the same step, so the benchmark can check that they agree before timing.
 //
 // Shapes (rows are samples): X (batch, in), W1 (in, hidden), W2 (hidden, out), y (batch, out).
 // In, Hidden and Out may be fixed at compile time or Eigen::Dynamic; the batch is always dynamic.
-//
-// There is no activation between the layers yet: the library has none on this branch.
 
 #include <backprop/backprop.hpp>
 
@@ -44,10 +43,11 @@ auto product(const A& a, const B& b) {
     }
 }
 
-/// One SGD step through the library, as a user writes it.
-template <typename Scalar, int In, int Hidden, int Out>
+/// One SGD step through the library, as a user writes it; with Relu, a ReLU between the layers.
+template <typename Scalar, int In, int Hidden, int Out, bool Relu = false>
 struct LibraryStep {
     backprop::Dense<Scalar, In, Hidden> layer1;
+    backprop::ReLU<Scalar, Hidden> relu;  // unused without Relu: it holds two empty matrices
     backprop::Dense<Scalar, Hidden, Out> layer2;
     backprop::MSE<Scalar, Out> mse;
     backprop::SGD<Scalar> sgd;
@@ -57,21 +57,40 @@ struct LibraryStep {
 
     template <typename X, typename Y>
     Scalar operator()(const X& x, const Y& y) {
-        const Scalar loss = mse.forward(layer2.forward(layer1.forward(x)), y);
+        const Scalar loss = mse.forward(layer2.forward(hidden(layer1.forward(x))), y);
         const auto& grads2 = layer2.backward(mse.backward());
-        const auto& grads1 = layer1.backward_parameters(grads2.dX);
+        const auto& grads1 = layer1.backward_parameters(hidden_backward(grads2.dX));
         sgd.step(layer2, grads2);
         sgd.step(layer1, grads1);
         return loss;
+    }
+
+private:
+    template <typename Z>
+    const auto& hidden(const Z& z) {
+        if constexpr (Relu) {
+            return relu.forward(z);
+        } else {
+            return z;
+        }
+    }
+
+    template <typename DA>
+    const auto& hidden_backward(const DA& dA) {
+        if constexpr (Relu) {
+            return relu.backward(dA);
+        } else {
+            return dA;
+        }
     }
 };
 
 /// The same step written by hand: preallocated buffers, noalias() products, the loss's 2/N and
 /// the learning rate folded into the products' scale, and each update fused into the product
 /// that computes its gradient (no dW buffer); coefficient-based products for tiny fixed sizes.
-/// With InputGradient it also computes dX1 = dZ1·W1ᵀ,
-/// which the library's first layer returns but a hand-written step does not need.
-template <typename Scalar, int In, int Hidden, int Out, bool InputGradient = false>
+/// With Relu, the activation is applied in place in Z1 (with the bias) and its derivative is a
+/// select on Z1's sign.
+template <typename Scalar, int In, int Hidden, int Out, bool Relu = false>
 struct RawStep {
     Eigen::Matrix<Scalar, In, Hidden> W1;
     Eigen::Matrix<Scalar, 1, Hidden> b1;
@@ -79,15 +98,14 @@ struct RawStep {
     Eigen::Matrix<Scalar, 1, Out> b2;
     Scalar lr;
 
-    Eigen::Matrix<Scalar, Dynamic, Hidden> Z1, dZ1;
-    Eigen::Matrix<Scalar, Dynamic, Out> Z2;  // Z2, then Z2 − y in place
-    Eigen::Matrix<Scalar, Dynamic, In> dX1;
+    Eigen::Matrix<Scalar, Dynamic, Hidden> Z1, dZ1;  // Z1 holds A1 = ReLU(Z1) with Relu
+    Eigen::Matrix<Scalar, Dynamic, Out> Z2;           // Z2, then Z2 − y in place
 
     /// Starts from the parameters of `start`, with buffers for `batch` samples.
-    RawStep(const LibraryStep<Scalar, In, Hidden, Out>& start, Index batch)
+    RawStep(const LibraryStep<Scalar, In, Hidden, Out, Relu>& start, Index batch)
         : W1(start.layer1.W), b1(start.layer1.b), W2(start.layer2.W), b2(start.layer2.b),
           lr(start.sgd.lr()), Z1(batch, W1.cols()), dZ1(batch, W1.cols()),
-          Z2(batch, W2.cols()), dX1(InputGradient ? batch : 0, W1.rows()) {}
+          Z2(batch, W2.cols()) {}
 
     static constexpr bool lazy = In != Dynamic && Hidden != Dynamic && Out != Dynamic &&
                                  In + Hidden + Out < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD;
@@ -96,7 +114,11 @@ struct RawStep {
     Scalar operator()(const X& x, const Y& y) {
         const Scalar n = static_cast<Scalar>(y.size());
         Z1.noalias() = product<lazy>(x, W1);
-        Z1.rowwise() += b1;
+        if constexpr (Relu) {
+            Z1 = (Z1.rowwise() + b1).cwiseMax(Scalar(0));  // A1, elementwise: no aliasing issue
+        } else {
+            Z1.rowwise() += b1;
+        }
         Z2.noalias() = product<lazy>(Z1, W2);
         Z2.rowwise() += b2;
         Z2 -= y;                                   // Z2 − y, the loss's residual
@@ -104,8 +126,8 @@ struct RawStep {
         const Scalar scale = Scalar(2) / n;        // dZ2 = scale·(Z2 − y)
         // dZ1 / scale, with W2 before its update
         dZ1.noalias() = product<lazy>(Z2, W2.transpose());
-        if constexpr (InputGradient) {
-            dX1.noalias() = scale * product<lazy>(dZ1, W1.transpose());
+        if constexpr (Relu) {
+            dZ1 = (Z1.array() > Scalar(0)).select(dZ1, Scalar(0));  // ReLU'(Z1) = [A1 > 0]
         }
         const Scalar step = lr * scale;
         W2.noalias() -= step * product<lazy>(Z1.transpose(), Z2);
