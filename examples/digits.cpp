@@ -4,7 +4,7 @@
 // accuracy reaches --require (95 % by default).
 //
 //   digits                                  the documented run: 30 epochs, ≥ 95 % test accuracy
-//   digits --epochs 2 --require 0.8         the quick run ctest does
+//   digits --epochs 3 --require 0.8         the quick run ctest does
 #include "classifier_support.hpp"
 
 #include <backprop/backprop.hpp>
