@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,48 @@ void require_same_shape(const char* call, const char* what, const Eigen::EigenBa
     if (actual.rows() != expected.rows() || actual.cols() != expected.cols()) {
         fail(call, ": ", what, " is ", dims(actual), " but ", expected_what, " is ",
              dims(expected));
+    }
+}
+
+/// The first element of `m` that is not finite, as "(row, col) is nan", or "" if all are.
+/// For messages, once allFinite() has said there is one.
+template <typename Derived>
+std::string first_non_finite(const Eigen::MatrixBase<Derived>& m) {
+    for (Eigen::Index i = 0; i < m.rows(); ++i) {
+        for (Eigen::Index j = 0; j < m.cols(); ++j) {
+            if (!std::isfinite(m(i, j))) {
+                std::ostringstream where;
+                where << "(" << i << ", " << j << ") is " << m(i, j);
+                return where.str();
+            }
+        }
+    }
+    return "";
+}
+
+/// The check every layer's forward() and predict() make: X is a non-empty batch, `cols` wide
+/// when `cols` is known (≥ 0). Throws std::invalid_argument
+/// "<call>: X is 0x5 but the layer expects a non-empty batch of 5 inputs".
+template <typename D>
+void require_batch(const char* call, const Eigen::EigenBase<D>& X, Eigen::Index cols) {
+    if (X.rows() == 0 || X.cols() == 0 || (cols >= 0 && X.cols() != cols)) {
+        if (cols >= 0) {
+            fail(call, ": X is ", dims(X), " but the layer expects a non-empty batch of ", cols,
+                 " inputs");
+        }
+        fail(call, ": X is ", dims(X), " but must be a non-empty batch");
+    }
+}
+
+/// The check every backward() makes first: throws std::logic_error
+/// "<call>: called before forward()" unless a forward() came first. `call` is given in pieces
+/// (e.g. "ReLU", "::backward"), joined only when it throws.
+template <typename... Call>
+void require_forward(bool forward_done, const Call&... call) {
+    if (!forward_done) {
+        std::ostringstream message;
+        (message << ... << call);
+        throw std::logic_error(message.str() + ": called before forward()");
     }
 }
 

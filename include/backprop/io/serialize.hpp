@@ -2,7 +2,7 @@
 /// \file
 /// Saving and loading a model's parameters in a small binary format (docs/file_format.md).
 ///
-/// Works for any model for which for_each_parameter is defined (io/parameters.hpp): Dense, and
+/// Works for any model for which for_each_parameter is defined (nn/model.hpp): Dense, and
 /// whatever visits its layers' parameters in order. All integers and values are little-endian,
 /// whatever the machine:
 ///
@@ -23,7 +23,7 @@
 /// signed zeros included), and a file reads the same on any platform.
 
 #include "../detail/shape.hpp"
-#include "parameters.hpp"
+#include "../nn/model.hpp"
 
 #include <Eigen/Core>
 
@@ -94,7 +94,9 @@ struct ParameterLayout {
 template <typename Model>
 ParameterLayout parameter_layout(const Model& model, const char* call) {
     ParameterLayout layout;
-    for_each_parameter(model, [&](const char* name, const auto& tensor) {
+    for_each_parameter(model, [&](const auto& parameter) {
+        const char* name = parameter.name;
+        const auto& tensor = parameter.value;
         using Scalar = typename std::decay_t<decltype(tensor)>::Scalar;
         constexpr std::uint32_t dtype = dtype_of<Scalar>();
         if (layout.dtype != dtype_none && layout.dtype != dtype) {
@@ -234,7 +236,8 @@ inline std::vector<unsigned char> read_parameter_values(std::istream& in, const 
 template <typename Model>
 void commit_parameter_values(Model& model, const std::vector<unsigned char>& values) {
     const unsigned char* next = values.data();
-    for_each_parameter(model, [&next](const char*, auto& tensor) {
+    for_each_parameter(model, [&next](const auto& parameter) {
+        auto& tensor = parameter.value;
         using Scalar = typename std::decay_t<decltype(tensor)>::Scalar;
         for (Eigen::Index i = 0; i < tensor.rows(); ++i) {
             for (Eigen::Index j = 0; j < tensor.cols(); ++j) {
@@ -264,7 +267,8 @@ void save_parameters(std::ostream& out, const Model& model) {
         detail::put_le(bytes, tensor.cols, 8);
     }
     bytes.reserve(bytes.size() + layout.value_bytes);
-    for_each_parameter(model, [&bytes](const char*, const auto& tensor) {
+    for_each_parameter(model, [&bytes](const auto& parameter) {
+        const auto& tensor = parameter.value;
         for (Eigen::Index i = 0; i < tensor.rows(); ++i) {
             for (Eigen::Index j = 0; j < tensor.cols(); ++j) detail::put_value(bytes, tensor(i, j));
         }

@@ -17,16 +17,16 @@
 #include <Eigen/Core>
 
 #include <cmath>
-#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 namespace backprop {
 
-/// What the four activations share: the shape checks and the two owned buffers.
+/// What the four activations share: the shape checks, the two owned buffers, and inference.
 ///
-/// Shapes: X, Y, dY and dX are all (batch, cols). `Derived` provides `name`, `apply(X)`
-/// (the expression for Y) and `derivative(Y)` (the expression for f'(X), written with Y).
-/// Returned matrices are owned buffers, valid until the next call of the same function.
+/// Shapes: X, Y, dY and dX are all (batch, cols). `Derived` provides `kind` (its name),
+/// `apply(X)` (the expression for Y) and `derivative(Y)` (the expression for f'(X), written with
+/// Y). Returned matrices are owned buffers, valid until the next call of the same function.
 ///
 /// \tparam Scalar float or double.
 /// \tparam Cols number of columns, or Eigen::Dynamic; fix it to match a fixed-size Dense layer's
@@ -38,20 +38,38 @@ class Activation {
 public:
     using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Cols>;  ///< X, Y, dY, dX: (batch, cols)
 
+    /// What backward() returns: the gradient of the input, the one gradient a layer without
+    /// parameters has (the same kind of result as Dense::Gradients).
+    struct Gradients {
+        Matrix dX;  ///< ∂L/∂X: (batch, cols)
+    };
+
     /// Y = f(X), elementwise.
     ///
     /// X is (batch, cols) → Y is (batch, cols). Keeps Y for backward().
     /// Throws std::invalid_argument if X is empty or its width differs from a fixed Cols.
     template <typename D>
     const Matrix& forward(const Eigen::MatrixBase<D>& X) {
-        if (X.size() == 0 || (Cols != Eigen::Dynamic && X.cols() != Cols)) {
-            detail::fail(Derived::name, "::forward: X is ", detail::dims(X),
-                         " but must be a non-empty batch",
-                         Cols == Eigen::Dynamic ? "" : " of width ",
-                         Cols == Eigen::Dynamic ? "" : std::to_string(Cols));
-        }
+        check_input("::forward", X);
         Y_ = self().apply(X.derived());
         return Y_;
+    }
+
+    /// Y = f(X) as forward() computes it, keeping nothing (thread-safe on one activation).
+    ///
+    /// X is (batch, cols) → Y is (batch, cols), a new matrix. Throws as forward() does.
+    template <typename D>
+    Matrix predict(const Eigen::MatrixBase<D>& X) const {
+        Matrix Y;
+        predict(X, Y);
+        return Y;
+    }
+
+    /// Y = f(X) into `Y`, resized only if its shape differs. Throws as forward() does.
+    template <typename D>
+    void predict(const Eigen::MatrixBase<D>& X, Matrix& Y) const {
+        check_input("::predict", X);
+        Y = self().apply(X.derived());
     }
 
     /// dX = dY ∘ f'(X), elementwise, with f'(X) computed from the Y of the last forward().
@@ -59,17 +77,18 @@ public:
     /// dY is (batch, cols) of the last forward() → dX is (batch, cols). Throws std::logic_error
     /// before the first forward(), std::invalid_argument if dY is not Y's shape.
     template <typename D>
-    const Matrix& backward(const Eigen::MatrixBase<D>& dY) {
-        if (Y_.size() == 0) {
-            throw std::logic_error(std::string(Derived::name) + "::backward: called before forward()");
-        }
+    const Gradients& backward(const Eigen::MatrixBase<D>& dY) {
+        detail::require_forward(Y_.size() != 0, Derived::kind, "::backward");
         if (dY.rows() != Y_.rows() || dY.cols() != Y_.cols()) {
-            detail::fail(Derived::name, "::backward: dY is ", detail::dims(dY),
-                         " but Y of the last forward is ", detail::dims(Y_));
+            detail::fail(Derived::kind, "::backward", ": dY is ", detail::dims(dY), " but Y of the last forward is ",
+                         detail::dims(Y_));
         }
-        dX_ = dY.array() * self().derivative(Y_);
-        return dX_;
+        grads_.dX = dY.array() * self().derivative(Y_);
+        return grads_;
     }
+
+    /// What the last backward() returned.
+    const Gradients& gradients() const { return grads_; }
 
     /// The output of the last forward(), (batch, cols); empty before the first.
     const Matrix& output() const { return Y_; }
@@ -77,8 +96,18 @@ public:
 private:
     const Derived& self() const { return static_cast<const Derived&>(*this); }
 
+    template <typename D>
+    void check_input(const char* call, const Eigen::MatrixBase<D>& X) const {
+        if (X.size() == 0 || (Cols != Eigen::Dynamic && X.cols() != Cols)) {
+            detail::fail(Derived::kind, call, ": X is ", detail::dims(X),
+                         " but must be a non-empty batch",
+                         Cols == Eigen::Dynamic ? "" : " of width ",
+                         Cols == Eigen::Dynamic ? "" : std::to_string(Cols));
+        }
+    }
+
     Matrix Y_;  // f(X) of the last forward(): each derivative below is written with it
-    Matrix dX_;
+    Gradients grads_;
 };
 
 /// The rectified linear unit, as `torch.nn.ReLU`: y = max(x, 0).
@@ -88,7 +117,7 @@ private:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class ReLU : public Activation<ReLU<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "ReLU";  ///< What error messages start with.
+    static constexpr const char* kind = "ReLU";  ///< What files and error messages call it.
 
     /// y = max(x, 0).
     template <typename D>
@@ -118,7 +147,7 @@ public:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class LeakyReLU : public Activation<LeakyReLU<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "LeakyReLU";  ///< What error messages start with.
+    static constexpr const char* kind = "LeakyReLU";  ///< What files and error messages call it.
 
     /// Throws std::invalid_argument unless slope is finite and ≥ 0 (PyTorch's default is 0.01).
     explicit LeakyReLU(Scalar slope = Scalar(0.01)) : slope_(slope) {
@@ -128,6 +157,12 @@ public:
     }
 
     Scalar slope() const { return slope_; }  ///< The slope for x ≤ 0.
+
+    /// f("slope", slope): files record it, so a file loads only into the same activation.
+    template <typename F>
+    void for_each_setting(F&& f) const {
+        f("slope", static_cast<double>(slope_));
+    }
 
     /// y = x for x > 0, else slope·x.
     template <typename D>
@@ -158,7 +193,7 @@ private:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class Sigmoid : public Activation<Sigmoid<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "Sigmoid";  ///< What error messages start with.
+    static constexpr const char* kind = "Sigmoid";  ///< What files and error messages call it.
 
     /// y = 1 / (1 + e⁻ˣ).
     template <typename D>
@@ -185,7 +220,7 @@ public:
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class Tanh : public Activation<Tanh<Scalar, Cols>, Scalar, Cols> {
 public:
-    static constexpr const char* name = "Tanh";  ///< What error messages start with.
+    static constexpr const char* kind = "Tanh";  ///< What files and error messages call it.
 
     /// y = tanh(x).
     template <typename D>
@@ -205,10 +240,5 @@ public:
         return {};
     }
 };
-
-/// An activation has no parameters: for_each_parameter() calls nothing. (Dense's overload, which
-/// visits W then b, lives with the file format in io/.)
-template <typename Derived, typename Scalar, int Cols, typename F>
-void for_each_parameter(const Activation<Derived, Scalar, Cols>& /*activation*/, F&& /*f*/) {}
 
 }  // namespace backprop

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 namespace backprop {
@@ -30,16 +31,23 @@ public:
 
     /// L = (1/N)·Σ (pred − target)².
     ///
-    /// pred and target are (batch, cols) → a scalar. Throws std::invalid_argument if they are
-    /// empty or differ in shape.
+    /// pred and target are (batch, cols) → a scalar. Keeps pred − target for backward(). The sum
+    /// is taken in double whatever Scalar is, so a float loss over millions of elements keeps
+    /// float's precision. Throws std::invalid_argument if they are empty, differ in shape, or
+    /// their width differs from a fixed Cols.
     template <typename P, typename T>
     Scalar forward(const Eigen::MatrixBase<P>& pred, const Eigen::MatrixBase<T>& target) {
-        if (pred.size() == 0) {
-            detail::fail("MSE::forward: pred is ", detail::dims(pred), ", an empty batch");
-        }
-        detail::require_same_shape("MSE::forward", "pred", pred, "target", target);
+        check("MSE::forward", pred, target);
         diff_ = pred - target;
-        return diff_.squaredNorm() / static_cast<Scalar>(diff_.size());
+        return mean_square(diff_);
+    }
+
+    /// L as forward() computes it, keeping nothing: backward() still sees the last forward().
+    /// Thread-safe on one loss. Throws as forward() does.
+    template <typename P, typename T>
+    Scalar value(const Eigen::MatrixBase<P>& pred, const Eigen::MatrixBase<T>& target) const {
+        check("MSE::value", pred, target);
+        return mean_square(pred - target);
     }
 
     /// dpred = ∂L/∂pred = 2·(pred − target)/N.
@@ -50,14 +58,30 @@ public:
     /// Here both are PyTorch's.)
     /// Throws std::logic_error before the first forward().
     const Matrix& backward() {
-        if (diff_.size() == 0) {
-            throw std::logic_error("MSE::backward: called before forward()");
-        }
+        detail::require_forward(diff_.size() != 0, "MSE::backward");
         dpred_.noalias() = (Scalar(2) / static_cast<Scalar>(diff_.size())) * diff_;
         return dpred_;
     }
 
 private:
+    template <typename P, typename T>
+    static void check(const char* call, const Eigen::MatrixBase<P>& pred,
+                      const Eigen::MatrixBase<T>& target) {
+        if (pred.size() == 0 || (Cols != Eigen::Dynamic && pred.cols() != Cols)) {
+            detail::fail(call, ": pred is ", detail::dims(pred), " but must be a non-empty batch",
+                         Cols == Eigen::Dynamic ? "" : " of width ",
+                         Cols == Eigen::Dynamic ? "" : std::to_string(Cols));
+        }
+        detail::require_same_shape(call, "pred", pred, "target", target);
+    }
+
+    // (1/N)·Σ diff², summed in double.
+    template <typename D>
+    static Scalar mean_square(const Eigen::MatrixBase<D>& diff) {
+        const double sum = diff.template cast<double>().squaredNorm();
+        return static_cast<Scalar>(sum / static_cast<double>(diff.size()));
+    }
+
     Matrix diff_;   // pred − target of the last forward()
     Matrix dpred_;
 };

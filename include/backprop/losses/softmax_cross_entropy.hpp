@@ -7,7 +7,7 @@
 #include <Eigen/Core>
 
 #include <cmath>
-#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 namespace backprop {
@@ -23,7 +23,8 @@ namespace backprop {
 /// Numerically stable: with mᵢ = maxₖ Zᵢₖ, log Σₖ exp(Zᵢₖ) = mᵢ + log Σₖ exp(Zᵢₖ − mᵢ), where every
 /// exponent is ≤ 0 (no overflow) and the largest is exactly 0 (the sum is ≥ 1, its log finite).
 /// Logits of ±1000 therefore give a finite loss and gradient. forward() keeps p and y, which is
-/// what backward() needs.
+/// what backward() needs; value() computes the same loss keeping nothing. The loss is summed in
+/// double whatever Scalar is.
 ///
 /// Labels are any Eigen vector of an integer type, typically `Eigen::VectorXi`: the features of
 /// a dataset are an Eigen matrix, so the labels are an Eigen vector whose rows are the same
@@ -49,30 +50,8 @@ public:
     /// not the batch size, or a label is outside [0, classes).
     template <typename D, typename L>
     Scalar forward(const Eigen::MatrixBase<D>& logits, const Eigen::MatrixBase<L>& labels) {
-        static_assert(std::is_integral_v<typename L::Scalar>,
-                      "SoftmaxCrossEntropy::forward: the labels must be integers");
-        static_assert(L::IsVectorAtCompileTime,
-                      "SoftmaxCrossEntropy::forward: the labels must be an Eigen vector");
+        check("SoftmaxCrossEntropy::forward", logits, labels);
         const Eigen::Index batch = logits.rows();
-        const Eigen::Index classes = logits.cols();
-        if (logits.size() == 0 || (Cols != Eigen::Dynamic && classes != Cols)) {
-            detail::fail("SoftmaxCrossEntropy::forward: logits are ", detail::dims(logits),
-                         " but must be a non-empty batch",
-                         Cols == Eigen::Dynamic ? "" : " of width ",
-                         Cols == Eigen::Dynamic ? "" : std::to_string(Cols));
-        }
-        if (labels.size() != batch) {
-            detail::fail("SoftmaxCrossEntropy::forward: there are ", labels.size(),
-                         " labels but the logits are ", detail::dims(logits), ": one label per row");
-        }
-        for (Eigen::Index i = 0; i < batch; ++i) {
-            const auto label = static_cast<long long>(labels(i));
-            if (label < 0 || label >= classes) {
-                detail::fail("SoftmaxCrossEntropy::forward: label ", label, " of row ", i,
-                             " is outside [0, ", classes, ")");
-            }
-        }
-
         labels_.resize(batch);
         for (Eigen::Index i = 0; i < batch; ++i) {
             labels_(i) = static_cast<int>(labels(i));
@@ -80,13 +59,31 @@ public:
         row_max_ = logits.rowwise().maxCoeff();
         p_ = (logits.colwise() - row_max_).array().exp();  // exp(Zᵢₖ − mᵢ) ∈ (0, 1]
         row_sum_ = p_.rowwise().sum();                     // Σₖ exp(Zᵢₖ − mᵢ) ≥ 1
-        Scalar total = 0;
+        double total = 0;  // in double whatever Scalar is: a float sum of millions of rows drifts
         for (Eigen::Index i = 0; i < batch; ++i) {
             // −log pᵢ,yᵢ = log Σₖ exp(Zᵢₖ − mᵢ) − (Zᵢ,yᵢ − mᵢ)
-            total += std::log(row_sum_(i)) - (logits(i, labels_(i)) - row_max_(i));
+            total += std::log(static_cast<double>(row_sum_(i))) -
+                     static_cast<double>(logits(i, labels_(i)) - row_max_(i));
         }
         p_.array().colwise() /= row_sum_.array();  // now the softmax p
-        return total / static_cast<Scalar>(batch);
+        return static_cast<Scalar>(total / static_cast<double>(batch));
+    }
+
+    /// L as forward() computes it, keeping nothing: backward() still sees the last forward().
+    /// Thread-safe on one loss; allocates nothing. Throws as forward() does.
+    template <typename D, typename L>
+    Scalar value(const Eigen::MatrixBase<D>& logits, const Eigen::MatrixBase<L>& labels) const {
+        check("SoftmaxCrossEntropy::value", logits, labels);
+        double total = 0;
+        for (Eigen::Index i = 0; i < logits.rows(); ++i) {
+            const Scalar m = logits.row(i).maxCoeff();
+            double sum = 0;
+            for (Eigen::Index k = 0; k < logits.cols(); ++k) {
+                sum += static_cast<double>(std::exp(logits(i, k) - m));
+            }
+            total += std::log(sum) - static_cast<double>(logits(i, labels(i)) - m);
+        }
+        return static_cast<Scalar>(total / static_cast<double>(logits.rows()));
     }
 
     /// dlogits = ∂L/∂Z = (p − onehot(y)) / B.
@@ -99,9 +96,7 @@ public:
     ///
     /// Throws std::logic_error before the first forward().
     const Matrix& backward() {
-        if (p_.size() == 0) {
-            throw std::logic_error("SoftmaxCrossEntropy::backward: called before forward()");
-        }
+        detail::require_forward(p_.size() != 0, "SoftmaxCrossEntropy::backward");
         dlogits_ = p_;
         for (Eigen::Index i = 0; i < dlogits_.rows(); ++i) {
             dlogits_(i, labels_(i)) -= Scalar(1);
@@ -115,6 +110,36 @@ public:
     const Matrix& probabilities() const { return p_; }
 
 private:
+    // The logits are a non-empty batch (of Cols classes when fixed), with one label in
+    // [0, classes) per row.
+    template <typename D, typename L>
+    static void check(const char* call, const Eigen::MatrixBase<D>& logits,
+                      const Eigen::MatrixBase<L>& labels) {
+        static_assert(std::is_integral_v<typename L::Scalar>,
+                      "SoftmaxCrossEntropy: the labels must be integers");
+        static_assert(L::IsVectorAtCompileTime,
+                      "SoftmaxCrossEntropy: the labels must be an Eigen vector");
+        const Eigen::Index batch = logits.rows();
+        const Eigen::Index classes = logits.cols();
+        if (logits.size() == 0 || (Cols != Eigen::Dynamic && classes != Cols)) {
+            detail::fail(call, ": logits are ", detail::dims(logits),
+                         " but must be a non-empty batch",
+                         Cols == Eigen::Dynamic ? "" : " of width ",
+                         Cols == Eigen::Dynamic ? "" : std::to_string(Cols));
+        }
+        if (labels.size() != batch) {
+            detail::fail(call, ": there are ", labels.size(), " labels but the logits are ",
+                         detail::dims(logits), ": one label per row");
+        }
+        for (Eigen::Index i = 0; i < batch; ++i) {
+            const auto label = static_cast<long long>(labels(i));
+            if (label < 0 || label >= classes) {
+                detail::fail(call, ": label ", label, " of row ", i, " is outside [0, ", classes,
+                             ")");
+            }
+        }
+    }
+
     Matrix p_;        // exp(Z − m), then the softmax p: backward needs it
     Labels labels_;   // the labels of the last forward(): backward needs them
     Eigen::Matrix<Scalar, Eigen::Dynamic, 1> row_max_;

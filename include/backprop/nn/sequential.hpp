@@ -3,6 +3,8 @@
 /// Sequential: layers chained at compile time, each still reachable with its gradients.
 
 #include "../detail/shape.hpp"
+#include "../layers/parameter.hpp"
+#include "model.hpp"
 
 #include <Eigen/Core>
 
@@ -15,14 +17,13 @@
 
 namespace backprop {
 
-namespace detail {
+/// How layers with a train and an eval behaviour (dropout, batch normalisation) act in forward().
+enum class Mode {
+    train,  ///< forward() as in training (the default).
+    eval    ///< forward() as at inference; predict() always acts so.
+};
 
-/// Whether a layer has parameters W and b (Dense) or none (an activation).
-template <typename L, typename = void>
-struct has_parameters : std::false_type {};
-template <typename L>
-struct has_parameters<L, std::void_t<decltype(std::declval<L&>().W), decltype(std::declval<L&>().b)>>
-    : std::true_type {};
+namespace detail {
 
 /// Whether a layer has a fixed number of inputs and outputs, in() and out().
 template <typename L, typename = void>
@@ -31,37 +32,22 @@ template <typename L>
 struct has_widths<L, std::void_t<decltype(std::declval<const L&>().in()),
                                  decltype(std::declval<const L&>().out())>> : std::true_type {};
 
-/// Whether what a backward() returned holds dX among other gradients (Dense::Gradients) or is
-/// dX itself (an activation).
-template <typename R, typename = void>
-struct has_dX : std::false_type {};
-template <typename R>
-struct has_dX<R, std::void_t<decltype(std::declval<const R&>().dX)>> : std::true_type {};
-
-template <typename R>
-const auto& input_gradient(const R& result) {
-    if constexpr (has_dX<R>::value) {
-        return result.dX;
-    } else {
-        return result;
-    }
-}
-
-/// The Scalar of a layer: that of its W, or of its Matrix (an activation).
+/// Whether a layer behaves differently in training and evaluation (has set_mode(Mode)).
 template <typename L, typename = void>
-struct scalar_of {
-    using type = typename L::Matrix::Scalar;
-};
+struct has_mode : std::false_type {};
 template <typename L>
-struct scalar_of<L, std::void_t<decltype(std::declval<L&>().W)>> {
-    using type = typename std::decay_t<decltype(std::declval<L&>().W)>::Scalar;
-};
+struct has_mode<L, std::void_t<decltype(std::declval<L&>().set_mode(Mode::train))>>
+    : std::true_type {};
 
-/// The type a layer's backward() returns a reference to.
+/// The type of a layer's output: Output for a Dense layer, Matrix for an activation.
+template <typename L, typename = void>
+struct output_of {
+    using type = typename L::Matrix;
+};
 template <typename L>
-using backward_result_t = std::remove_reference_t<decltype(std::declval<L&>().backward(
-    std::declval<const Eigen::Matrix<typename scalar_of<L>::type, Eigen::Dynamic,
-                                     Eigen::Dynamic>&>()))>;
+struct output_of<L, std::void_t<typename L::Output>> {
+    using type = typename L::Output;
+};
 
 }  // namespace detail
 
@@ -71,15 +57,19 @@ using backward_result_t = std::remove_reference_t<decltype(std::declval<L&>().ba
 ///                                                             ReLU<float>(), Dense<float>(32, 10, 2));
 ///
 /// forward() feeds each layer's output to the next; backward() feeds each layer's dX to the one
-/// before it. The layers stay ordinary objects: `net.layer<2>().W` is layer 2's W and
-/// `net.gradients<2>().dW` what its last backward() computed.
+/// before it. The layers stay ordinary objects, each holding its own gradients and optimiser
+/// state: `net.layer<2>().W` is layer 2's W and `net.gradients<2>().dW` what its last backward()
+/// computed (layers count from 0, activations included). `optimizer.step(net)` steps every layer
+/// with parameters.
 ///
 /// Shapes: X is (batch, in of the first layer) → the output is (batch, out of the last layer).
 /// Every matrix returned is a buffer owned by one of the layers, so a training step allocates
-/// nothing once the shapes are stable.
+/// nothing once the shapes are stable. A copy of a Sequential copies its layers whole
+/// (parameters, gradients, optimiser state): it trains on exactly as the original would, and
+/// independently of it. A moved Sequential trains on as if it had not moved.
 ///
-/// \tparam Layers each has forward(X) and backward(dY) returning references; backward() returns
-/// dX itself (an activation) or a struct with members dW, db and dX (Dense).
+/// \tparam Layers each has forward(X), backward(dY) returning a struct with member dX (and dW,
+/// db for a layer with parameters), and a const predict(X).
 template <typename... Layers>
 class Sequential {
     static_assert(sizeof...(Layers) > 0, "Sequential needs at least one layer");
@@ -91,30 +81,15 @@ public:
     template <std::size_t I>
     using Layer = std::tuple_element_t<I, std::tuple<Layers...>>;
 
+    /// What predict(X, buffers) writes into: one output matrix per layer, reused from call to
+    /// call. Each thread that predicts needs its own.
+    using Buffers = std::tuple<typename detail::output_of<Layers>::type...>;
+
     /// Chains `layers`. Throws std::invalid_argument if a layer's in() differs from the out() of
     /// the last layer with widths before it.
     explicit Sequential(Layers... layers) : layers_(std::move(layers)...) {
         check_widths("Sequential", -1);
     }
-
-    /// A copy holds copies of the layers and no gradients yet: those of `other` live in other's
-    /// layers.
-    Sequential(const Sequential& other) : layers_(other.layers_) {}
-    /// Takes the layers of `other`; no gradients yet.
-    Sequential(Sequential&& other) noexcept : layers_(std::move(other.layers_)) {}
-    /// Copies the layers of `other`; no gradients yet.
-    Sequential& operator=(const Sequential& other) {
-        layers_ = other.layers_;
-        results_ = {};
-        return *this;
-    }
-    /// Takes the layers of `other`; no gradients yet.
-    Sequential& operator=(Sequential&& other) noexcept {
-        layers_ = std::move(other.layers_);
-        results_ = {};
-        return *this;
-    }
-    ~Sequential() = default;
 
     /// Layer I, whose parameters may be read and changed (but not reshaped).
     template <std::size_t I>
@@ -128,58 +103,106 @@ public:
         return std::get<I>(layers_);
     }
 
-    /// What layer I's backward() returned in the last backward(): Dense::Gradients (dW, db, dX)
-    /// for a Dense layer, dX for an activation. Throws std::logic_error before the first
-    /// backward().
+    /// What layer I's last backward() computed: Dense::Gradients (dW, db, dX) for a Dense
+    /// layer, a struct with dX for an activation. Layer 0's dX is not computed (see backward()).
     template <std::size_t I>
-    const detail::backward_result_t<Layer<I>>& gradients() const {
-        const auto* result = std::get<I>(results_);
-        if (result == nullptr) {
-            throw std::logic_error("Sequential::gradients<" + std::to_string(I) +
-                                   ">: called before backward()");
-        }
-        return *result;
+    const auto& gradients() const {
+        return std::get<I>(layers_).gradients();
     }
 
     /// Y = f_last(… f_1(f_0(X))): each layer's forward() on the output of the one before.
     ///
     /// X is (batch, in) → Y is (batch, out). Throws std::invalid_argument, changing nothing, if X
-    /// does not have the width the first layer with widths expects (or a layer does).
+    /// does not have the width the first layer with widths expects (or a layer does). With
+    /// detect_anomalies(true), throws std::domain_error naming the first layer whose output is
+    /// not finite (or X, if it is not).
     template <typename D>
     const auto& forward(const Eigen::MatrixBase<D>& X) {
         check_widths("Sequential::forward", X.cols());
+        if (detect_anomalies_) {
+            check_finite("Sequential::forward: X", X);
+        }
         return forward_from<0>(X.derived());
     }
 
-    /// dX of the first layer, given dY = ∂L/∂Y: each layer's backward() on the dX of the one
-    /// after it, from the last layer to the first. Each result stays reachable by gradients<I>().
+    /// Y as forward() computes it, keeping nothing: every layer's predict() in turn, so the
+    /// gradients of a backward() to come are untouched. Safe to call from several threads at
+    /// once on one Sequential.
     ///
-    /// dY is (batch, out) of the last forward() → dX is (batch, in). Throws std::logic_error
-    /// before the first forward(), std::invalid_argument if dY has another shape than Y; either
-    /// way before any layer changes.
+    /// X is (batch, in) → Y is (batch, out), a new matrix. Throws as forward() does.
     template <typename D>
-    const auto& backward(const Eigen::MatrixBase<D>& dY) {
-        return backward_from<size - 1>(dY.derived());
+    auto predict(const Eigen::MatrixBase<D>& X) const {
+        Buffers buffers;
+        predict(X, buffers);
+        return std::move(std::get<size - 1>(buffers));
     }
 
-    /// optimizer.step(layer, gradients) for every layer with parameters, first to last, with the
-    /// gradients of the last backward(). Throws std::logic_error, changing nothing, before the
-    /// first backward().
-    template <typename Optimizer>
-    void step(Optimizer& optimizer) {
-        for_each_index([&](auto index) {
-            constexpr std::size_t I = decltype(index)::value;
-            if (std::get<I>(results_) == nullptr) {
-                throw std::logic_error("Sequential::step: called before backward()");
+    /// Y into the last matrix of `buffers`, each layer's output into its own: once the buffers
+    /// have the shapes of a batch, predicting another batch of that size allocates nothing.
+    /// Returns the last matrix. Throws as forward() does.
+    template <typename D>
+    const auto& predict(const Eigen::MatrixBase<D>& X, Buffers& buffers) const {
+        check_widths("Sequential::predict", X.cols());
+        return predict_from<0>(X.derived(), buffers);
+    }
+
+    /// Every layer's backward(), from the last to the first, each on the dX of the one after it,
+    /// given dY = ∂L/∂Y. Each layer keeps its gradients (gradients<I>()).
+    ///
+    /// The first layer's dX = ∂L/∂X is not computed: X is the data, and nothing needs it
+    /// (Dense::backward_parameters). With GradientMode::accumulate, every layer adds this
+    /// batch's dW and db to those it holds. dY is (batch, out) of the last forward(). Throws
+    /// std::logic_error before the first forward(), std::invalid_argument if dY has another
+    /// shape than Y; either way before any layer changes. With detect_anomalies(true), throws
+    /// std::domain_error naming the first layer (from the last) that computed a gradient that is
+    /// not finite.
+    template <typename D>
+    void backward(const Eigen::MatrixBase<D>& dY, GradientMode mode = GradientMode::replace) {
+        if (detect_anomalies_) {
+            check_finite("Sequential::backward: dY", dY);
+        }
+        backward_from<size - 1>(dY.derived(), mode);
+    }
+
+    /// Whether every layer with parameters holds gradients.
+    bool has_gradients() const {
+        bool all = true;
+        for_each_layer([&all](const auto& layer) {
+            if constexpr (has_parameters_v<decltype(layer)>) {
+                all = all && layer.has_gradients();
             }
         });
-        for_each_index([&](auto index) {
-            constexpr std::size_t I = decltype(index)::value;
-            if constexpr (detail::has_parameters<Layer<I>>::value) {
-                optimizer.step(std::get<I>(layers_), *std::get<I>(results_));
+        return all;
+    }
+
+    /// clear_gradients() of every layer with parameters: the next backward() starts new sums.
+    void clear_gradients() {
+        for_each_layer([](auto& layer) {
+            if constexpr (has_parameters_v<decltype(layer)>) {
+                layer.clear_gradients();
             }
         });
     }
+
+    /// Sets the mode of every layer that has one (layers that act differently in training and
+    /// evaluation, such as dropout); other layers ignore it.
+    void set_mode(Mode mode) {
+        mode_ = mode;
+        for_each_layer([mode](auto& layer) {
+            if constexpr (detail::has_mode<std::decay_t<decltype(layer)>>::value) {
+                layer.set_mode(mode);
+            }
+        });
+    }
+
+    Mode mode() const { return mode_; }  ///< The mode last set (Mode::train at first).
+
+    /// Anomaly detection, as `torch.autograd.detect_anomaly`: when on, forward() and backward()
+    /// check every output and gradient and throw std::domain_error naming the first layer that
+    /// produced a value that is not finite. Off by default: it reads every value once more.
+    void detect_anomalies(bool on) { detect_anomalies_ = on; }
+
+    bool detects_anomalies() const { return detect_anomalies_; }  ///< Whether it is on.
 
     /// f(layer) for every layer, first to last.
     template <typename F>
@@ -204,9 +227,26 @@ private:
         (f(std::integral_constant<std::size_t, I>{}), ...);
     }
 
+    // Throws std::domain_error "<what> (i, j) is nan…" if `m` has a value that is not finite.
+    template <typename M>
+    static void check_finite(const std::string& what, const Eigen::MatrixBase<M>& m) {
+        if (!m.allFinite()) {
+            throw std::domain_error(what + detail::first_non_finite(m) +
+                                    " (anomaly detection)");
+        }
+    }
+
+    template <std::size_t I>
+    static std::string layer_name() {
+        return "layer " + std::to_string(I) + " (" + Layer<I>::kind + ")";
+    }
+
     template <std::size_t I, typename In>
     const auto& forward_from(const In& input) {
         const auto& output = std::get<I>(layers_).forward(input);
+        if (detect_anomalies_) {
+            check_finite("Sequential::forward: " + layer_name<I>() + " gave Y", output);
+        }
         if constexpr (I + 1 == size) {
             return output;
         } else {
@@ -214,14 +254,49 @@ private:
         }
     }
 
-    template <std::size_t I, typename G>
-    const auto& backward_from(const G& gradient) {
-        const auto& result = std::get<I>(layers_).backward(gradient);
-        std::get<I>(results_) = &result;
-        if constexpr (I == 0) {
-            return detail::input_gradient(result);
+    template <std::size_t I, typename In>
+    const auto& predict_from(const In& input, Buffers& buffers) const {
+        auto& output = std::get<I>(buffers);
+        std::get<I>(layers_).predict(input, output);
+        if constexpr (I + 1 == size) {
+            return output;
         } else {
-            return backward_from<I - 1>(detail::input_gradient(result));
+            return predict_from<I + 1>(output, buffers);
+        }
+    }
+
+    template <std::size_t I, typename G>
+    void backward_from(const G& gradient, GradientMode mode) {
+        auto& layer = std::get<I>(layers_);
+        constexpr bool parameters = has_parameters_v<Layer<I>>;
+        if constexpr (I == 0 && parameters) {
+            layer.backward_parameters(gradient, mode);
+        } else if constexpr (I == 0) {
+            return;  // an activation first: its dX would be the gradient of the data
+        } else if constexpr (parameters) {
+            layer.backward(gradient, mode);
+        } else {
+            layer.backward(gradient);
+        }
+        if (detect_anomalies_) {
+            check_gradients<I>();
+        }
+        if constexpr (I > 0) {
+            backward_from<I - 1>(layer.gradients().dX, mode);
+        }
+    }
+
+    // Anomaly detection after layer I's backward(): its dX and parameter gradients.
+    template <std::size_t I>
+    void check_gradients() const {
+        const auto& layer = std::get<I>(layers_);
+        const std::string where = "Sequential::backward: " + layer_name<I>() + " gave d";
+        if constexpr (I > 0) {
+            check_finite(where + "X", layer.gradients().dX);
+        }
+        if constexpr (has_parameters_v<Layer<I>>) {
+            layer.for_each_parameter(
+                [&](const auto& parameter) { check_finite(where + parameter.name, parameter.gradient); });
         }
     }
 
@@ -246,20 +321,8 @@ private:
     }
 
     std::tuple<Layers...> layers_;
-    std::tuple<const detail::backward_result_t<Layers>*...> results_{};
+    Mode mode_ = Mode::train;
+    bool detect_anomalies_ = false;
 };
-
-/// for_each_parameter(layer, f) for every layer of `net`, first to last: f(name, matrix) for
-/// each parameter, in the order a model file stores them.
-template <typename... Layers, typename F>
-void for_each_parameter(Sequential<Layers...>& net, F&& f) {
-    net.for_each_layer([&](auto& layer) { for_each_parameter(layer, f); });
-}
-
-/// for_each_parameter(layer, f) for every layer of `net`, first to last, read-only.
-template <typename... Layers, typename F>
-void for_each_parameter(const Sequential<Layers...>& net, F&& f) {
-    net.for_each_layer([&](const auto& layer) { for_each_parameter(layer, f); });
-}
 
 }  // namespace backprop

@@ -1,0 +1,79 @@
+#pragma once
+/// \file
+/// What generic code (optimisers, gradient clipping, files) needs of a model, whether it is one
+/// layer or a Sequential of them: its layers in order, and each layer's parameters.
+///
+/// A layer with parameters has member functions `for_each_parameter(f)` (calling f with a
+/// Parameter, layers/parameter.hpp, for each tensor), `has_gradients()` and `clear_gradients()`,
+/// and a `static constexpr const char* kind`. A layer without parameters (an activation) has
+/// none of the three functions. A container of layers (Sequential) has `for_each_layer(f)`.
+
+#include <Eigen/Core>
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+namespace backprop {
+
+namespace detail {
+
+template <typename L, typename = void>
+struct has_parameters : std::false_type {};
+template <typename L>
+struct has_parameters<L, std::void_t<decltype(&L::has_gradients)>> : std::true_type {};
+
+template <typename M, typename = void>
+struct is_container : std::false_type {};
+template <typename M>
+struct is_container<M, std::void_t<typename M::template Layer<0>>> : std::true_type {};
+
+template <typename L, typename = void>
+struct has_settings : std::false_type {};
+template <typename L>
+struct has_settings<L, std::void_t<decltype(std::declval<const L&>().for_each_setting(
+                           std::declval<void (*)(const char*, double)>()))>> : std::true_type {};
+
+}  // namespace detail
+
+/// Whether layer type L has trainable parameters (a Dense) or none (an activation).
+template <typename L>
+inline constexpr bool has_parameters_v = detail::has_parameters<std::decay_t<L>>::value;
+
+/// Whether layer type L has settings that define its architecture (for_each_setting), such as
+/// Dense's sizes or LeakyReLU's slope.
+template <typename L>
+inline constexpr bool has_settings_v = detail::has_settings<std::decay_t<L>>::value;
+
+/// f(index, layer) for every layer of `model`, first to last: a Sequential's layers, or the
+/// model itself as layer 0 when it is a single layer.
+template <typename Model, typename F>
+void for_each_layer(Model& model, F&& f) {
+    if constexpr (detail::is_container<std::remove_const_t<Model>>::value) {
+        std::size_t index = 0;
+        model.for_each_layer([&](auto& layer) { f(index++, layer); });
+    } else {
+        f(std::size_t{0}, model);
+    }
+}
+
+/// f(parameter) for every parameter of every layer of `model`, first to last, as each layer's
+/// for_each_parameter() gives them: a Parameter, or a ConstParameter when `model` is const.
+template <typename Model, typename F>
+void for_each_parameter(Model& model, F&& f) {
+    for_each_layer(model, [&](std::size_t, auto& layer) {
+        if constexpr (has_parameters_v<decltype(layer)>) {
+            layer.for_each_parameter(f);
+        }
+    });
+}
+
+/// The number of scalar parameters of `model`: the sum of the sizes of its tensors.
+template <typename Model>
+Eigen::Index parameter_count(const Model& model) {
+    Eigen::Index count = 0;
+    for_each_parameter(model, [&count](const auto& parameter) { count += parameter.value.size(); });
+    return count;
+}
+
+}  // namespace backprop
