@@ -64,7 +64,7 @@ TEMPLATE_TEST_CASE("Activations: values computed by hand", "[activations]", floa
               4, 0, 6;
         CHECK(relu.forward(X) == Y);
         CHECK(relu.output() == Y);
-        CHECK(relu.backward(dY) == dX);
+        CHECK(relu.backward(dY).dX == dX);
     }
     SECTION("LeakyReLU: slope·x below 0, derivative slope there (and at the kink)") {
         LeakyReLU<T> leaky(T(0.5));
@@ -75,7 +75,7 @@ TEMPLATE_TEST_CASE("Activations: values computed by hand", "[activations]", floa
         dX << 0.5, 1, 3,
               4, 2.5, 6;
         CHECK(leaky.forward(X) == Y);
-        CHECK(leaky.backward(dY) == dX);
+        CHECK(leaky.backward(dY).dX == dX);
         CHECK(LeakyReLU<T>().slope() == T(0.01));
     }
     SECTION("Sigmoid: σ(0) = 1/2, σ'(0) = 1/4; σ(−x) = 1 − σ(x)") {
@@ -86,17 +86,17 @@ TEMPLATE_TEST_CASE("Activations: values computed by hand", "[activations]", floa
         CHECK(y00 == Approx(1 / (1 + std::exp(2.0))));
         CHECK(y00 + sigmoid.forward(-X)(0, 0) == Approx(1));
         sigmoid.forward(X);
-        CHECK(sigmoid.backward(dY)(0, 1) == T(2 * 0.25));
+        CHECK(sigmoid.backward(dY).dX(0, 1) == T(2 * 0.25));
         const T y = sigmoid.output()(1, 2);
-        CHECK(sigmoid.backward(dY)(1, 2) == Approx(6 * y * (1 - y)));
+        CHECK(sigmoid.backward(dY).dX(1, 2) == Approx(6 * y * (1 - y)));
     }
     SECTION("Tanh: tanh(0) = 0, tanh'(0) = 1; derivative 1 − y²") {
         Tanh<T> tanh;
         const auto& Y = tanh.forward(X);
         CHECK(Y(0, 1) == T(0));
         CHECK(Y(1, 2) == Approx(std::tanh(1.0)));
-        CHECK(tanh.backward(dY)(0, 1) == T(2));
-        CHECK(tanh.backward(dY)(1, 2) == Approx(6 * (1 - std::tanh(1.0) * std::tanh(1.0))));
+        CHECK(tanh.backward(dY).dX(0, 1) == T(2));
+        CHECK(tanh.backward(dY).dX(1, 2) == Approx(6 * (1 - std::tanh(1.0) * std::tanh(1.0))));
     }
 }
 
@@ -117,7 +117,7 @@ TEMPLATE_TEST_CASE("Activations: fixed width matches the dynamic width", "[activ
     const auto X = test::random_matrix<TestType>(4, 3, 1);
     const auto dY = test::random_matrix<TestType>(4, 3, 2);
     CHECK(fixed.forward(X) == dynamic.forward(X));
-    CHECK(fixed.backward(dY) == dynamic.backward(dY));
+    CHECK(fixed.backward(dY).dX == dynamic.backward(dY).dX);
     CHECK(backprop::gradient_check(fixed, X).passes(test::gradient_tolerance<TestType>));
     CHECK_THROWS_WITH(fixed.forward(test::random_matrix<TestType>(4, 2, 3)),
                       Contains("Tanh::forward: X is 4x2") && Contains("width 3"));
@@ -129,13 +129,13 @@ TEST_CASE("Activations: saturation gives limits, not NaN", "[activations]") {
         Eigen::MatrixXd dY = Eigen::MatrixXd::Ones(1, 1);
         Sigmoid<double> sigmoid;
         CHECK(sigmoid.forward(X)(0, 0) == (x > 0 ? 1.0 : 0.0));
-        CHECK(sigmoid.backward(dY)(0, 0) == 0.0);
+        CHECK(sigmoid.backward(dY).dX(0, 0) == 0.0);
         Sigmoid<float> sigmoid_f;
         CHECK(sigmoid_f.forward(X.cast<float>())(0, 0) == (x > 0 ? 1.0f : 0.0f));
-        CHECK(sigmoid_f.backward(dY.cast<float>())(0, 0) == 0.0f);
+        CHECK(sigmoid_f.backward(dY.cast<float>()).dX(0, 0) == 0.0f);
         Tanh<double> tanh;
         CHECK(tanh.forward(X)(0, 0) == (x > 0 ? 1.0 : -1.0));
-        CHECK(tanh.backward(dY)(0, 0) == 0.0);
+        CHECK(tanh.backward(dY).dX(0, 0) == 0.0);
     }
 }
 
@@ -145,7 +145,7 @@ TEST_CASE("Activations: PyTorch's values and gradients, to 1e-12", "[activations
     auto check = [&](auto activation, const reference::ActivationCase& expected) {
         CAPTURE(expected.name);
         CHECK(test::relative_difference(activation.forward(X), test::from_rows(expected.Y, 5, 4)) < 1e-12);
-        CHECK(test::relative_difference(activation.backward(G), test::from_rows(expected.dX, 5, 4)) < 1e-12);
+        CHECK(test::relative_difference(activation.backward(G).dX, test::from_rows(expected.dX, 5, 4)) < 1e-12);
     };
     const auto& cases = reference::activation_cases;
     REQUIRE(cases.size() == 5);
@@ -167,10 +167,10 @@ TEMPLATE_TEST_CASE("Activations: bad input throws and changes nothing", "[activa
 
         const auto X = test::random_matrix<TestType>(3, 2, 2);
         const auto Y = activation.forward(X).eval();
-        const auto dX = activation.backward(dY).eval();
+        const auto dX = activation.backward(dY).dX.eval();
         auto unchanged = [&] {
             CHECK(activation.output() == Y);
-            CHECK(activation.backward(dY) == dX);
+            CHECK(activation.backward(dY).dX == dX);
         };
         CHECK_THROWS_AS(activation.forward(test::random_matrix<TestType>(0, 2, 3)),
                         std::invalid_argument);

@@ -198,3 +198,70 @@ TEMPLATE_TEST_CASE("Dense: bad input throws and changes nothing", "[dense][bad-i
     }
     CHECK(layer.forward(X) == Z);
 }
+
+TEMPLATE_TEST_CASE("Dense: predict() is forward() keeping nothing", "[dense][inference]", float,
+                   double) {
+    Dense<TestType> layer(5, 3, 1);
+    const auto X = test::random_matrix<TestType>(4, 5, 2);
+    const auto other = test::random_matrix<TestType>(4, 5, 3);
+    const auto dZ = test::random_matrix<TestType>(4, 3, 4);
+    const auto Z = layer.forward(X).eval();
+    CHECK(layer.predict(other) == Dense<TestType>(5, 3, 1).forward(other));
+    typename Dense<TestType>::Output buffer;
+    layer.predict(X, buffer);
+    CHECK(buffer == Z);
+    const void* data = buffer.data();
+    layer.predict(other, buffer);  // the same shape: the buffer is reused
+    CHECK(buffer.data() == data);
+    const auto grads = layer.backward(dZ);  // of X, not of `other`
+    Dense<TestType> reference(5, 3, 1);
+    reference.forward(X);
+    CHECK(grads.dW == reference.backward(dZ).dW);
+    CHECK_THROWS_WITH(layer.predict(test::random_matrix<TestType>(4, 6, 5)),
+                      Contains("Dense::predict: X is 4x6") && Contains("5 inputs"));
+}
+
+TEMPLATE_TEST_CASE("Dense: backward with dZ stored in the layer's own dX", "[dense][aliasing]",
+                   float, double) {
+    // Possible only when in == out: feeding a layer its own input gradient.
+    Dense<TestType> layer(3, 3, 1);
+    const auto X = test::random_matrix<TestType>(4, 3, 2);
+    layer.forward(X);
+    layer.backward(test::random_matrix<TestType>(4, 3, 3));
+    const auto dZ = layer.gradients().dX.eval();
+    Dense<TestType> reference(3, 3, 1);
+    reference.forward(X);
+    const auto expected = reference.backward(dZ);
+
+    const auto& grads = layer.backward(layer.gradients().dX);
+    CHECK(test::relative_difference(grads.dX, expected.dX) < test::rounding_tolerance<TestType>);
+    CHECK(test::relative_difference(grads.dW, expected.dW) < test::rounding_tolerance<TestType>);
+    CHECK(test::relative_difference(grads.db, expected.db) < test::rounding_tolerance<TestType>);
+}
+
+TEST_CASE("Dense: accumulated gradients of two batches are the gradients of their union",
+          "[dense][accumulate]") {
+    Dense<double> layer(5, 3, 1);
+    const auto X = test::random_matrix<double>(7, 5, 2);
+    const auto dZ = test::random_matrix<double>(7, 3, 3);
+    layer.forward(X);
+    const auto whole = layer.backward(dZ);
+
+    Dense<double> parts(5, 3, 1);
+    CHECK(!parts.has_gradients());
+    parts.forward(X.topRows(4));
+    parts.backward(dZ.topRows(4), backprop::GradientMode::accumulate);  // nothing held: replaces
+    CHECK(parts.has_gradients());
+    parts.forward(X.bottomRows(3));
+    const auto& sum = parts.backward(dZ.bottomRows(3), backprop::GradientMode::accumulate);
+    CHECK(test::relative_difference(sum.dW, whole.dW) < 1e-14);
+    CHECK(test::relative_difference(sum.db, whole.db) < 1e-14);
+    CHECK(sum.dX.rows() == 3);  // dX is always this batch's
+
+    parts.clear_gradients();
+    CHECK(!parts.has_gradients());
+    CHECK(parts.gradients().dW.isZero());
+    parts.backward(dZ.bottomRows(3), backprop::GradientMode::accumulate);
+    const Eigen::MatrixXd expected = X.bottomRows(3).transpose() * dZ.bottomRows(3);
+    CHECK(test::relative_difference(parts.gradients().dW, expected) < 1e-14);
+}

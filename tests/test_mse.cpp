@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 using backprop::MSE;
 using Catch::Matchers::Contains;
 
@@ -83,4 +85,24 @@ TEMPLATE_TEST_CASE("MSE: bad input throws and changes nothing", "[mse][bad-input
     }
     CHECK(mse.backward() == dpred);
     CHECK(mse.forward(pred, target) == loss);
+}
+
+TEST_CASE("MSE: a fixed width is checked in every build type", "[mse][bad-input]") {
+    MSE<float, 1> mse;
+    const Eigen::MatrixXf pred = Eigen::MatrixXf::Constant(4, 2, 10.0f);
+    const Eigen::MatrixXf target = Eigen::MatrixXf::Zero(4, 2);
+    CHECK_THROWS_AS(mse.forward(pred, target), std::invalid_argument);
+    CHECK_THROWS_WITH(mse.forward(pred, target),
+                      Contains("MSE::forward: pred is 4x2 but must be a non-empty batch of width 1"));
+    CHECK_THROWS_WITH(mse.value(pred, target), Contains("MSE::value: pred is 4x2"));
+}
+
+TEST_CASE("MSE: a float loss over millions of elements is summed in double", "[mse]") {
+    // 3·10⁶ errors of 0.1: a float running sum drifts by percents; the mean must be 0.01.
+    const Eigen::MatrixXf pred = Eigen::MatrixXf::Constant(1'000'000, 3, 0.1f);
+    const Eigen::MatrixXf target = Eigen::MatrixXf::Zero(1'000'000, 3);
+    const double expected = double(0.1f) * double(0.1f);
+    MSE<float> mse;
+    CHECK(std::abs(mse.forward(pred, target) - expected) / expected < 1e-6);
+    CHECK(std::abs(mse.value(pred, target) - expected) / expected < 1e-6);
 }

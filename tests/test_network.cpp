@@ -79,8 +79,8 @@ TEST_CASE("Notebook network: one SGD step updates every parameter from its own g
 
     const double lr = 1e-5;
     const SGD<double> sgd{lr};
-    sgd.step(net.layer2, g2);
-    sgd.step(net.layer1, g1);
+    sgd.step(net.layer2);
+    sgd.step(net.layer1);
 
     CHECK(net.layer2.W.isApprox(before.layer2.W - lr * g2.dW, 1e-15));
     CHECK(net.layer2.b.isApprox(before.layer2.b - lr * g2.db, 1e-15));
@@ -106,10 +106,12 @@ TEST_CASE("Notebook network: fixed-size layers compute the same numbers as dynam
         CHECK(mse.forward(layer2.forward(layer1.forward(data.X)), data.y) == Approx(expected).epsilon(1e-14));
         const auto& d2 = dynamic.layer2.backward(dynamic.mse.backward());
         const auto& f2 = layer2.backward(mse.backward());
-        sgd.step(dynamic.layer2, d2);
-        sgd.step(layer2, f2);
-        sgd.step(dynamic.layer1, dynamic.layer1.backward(d2.dX));
-        sgd.step(layer1, layer1.backward(f2.dX));
+        dynamic.layer1.backward(d2.dX);
+        layer1.backward(f2.dX);
+        sgd.step(dynamic.layer2);
+        sgd.step(layer2);
+        sgd.step(dynamic.layer1);
+        sgd.step(layer1);
     }
     CHECK(layer1.W.isApprox(dynamic.layer1.W, 1e-13));
     CHECK(layer2.b.isApprox(dynamic.layer2.b, 1e-13));
@@ -135,8 +137,9 @@ TEST_CASE("Notebook network: training reaches the least-squares optimum", "[netw
     for (int step = 0; step < 20000; ++step) {
         loss = net.loss(data.X, data.y);
         const auto& g2 = net.layer2.backward(net.mse.backward());
-        sgd.step(net.layer2, g2);
-        sgd.step(net.layer1, net.layer1.backward(g2.dX));
+        net.layer1.backward(g2.dX);
+        sgd.step(net.layer2);
+        sgd.step(net.layer1);
     }
     CAPTURE(initial, loss, optimum);
     CHECK(loss == Approx(optimum).epsilon(1e-6));

@@ -49,8 +49,8 @@ void check_case(const reference::TwoLayerCase& c) {
     CHECK(test::relative_difference(g1.dX, matrix(c.dX, c.batch, c.in)) < tolerance);
 
     const backprop::SGD<double> sgd{c.lr};
-    sgd.step(layer2, g2);
-    sgd.step(layer1, g1);
+    sgd.step(layer2);
+    sgd.step(layer1);
     CHECK(test::relative_difference(layer1.W, matrix(c.W1_next, c.in, c.hidden)) < tolerance);
     CHECK(test::relative_difference(layer1.b, matrix(c.b1_next, 1, c.hidden)) < tolerance);
     CHECK(test::relative_difference(layer2.W, matrix(c.W2_next, c.hidden, c.out)) < tolerance);

@@ -2,11 +2,11 @@
 #include "helpers.hpp"
 
 #include <backprop/check/gradient_check.hpp>
-#include <backprop/io/parameters.hpp>
 #include <backprop/io/serialize.hpp>
 #include <backprop/layers/activations.hpp>
 #include <backprop/layers/dense.hpp>
 #include <backprop/losses/softmax_cross_entropy.hpp>
+#include <backprop/nn/model.hpp>
 #include <backprop/nn/sequential.hpp>
 #include <backprop/optim/adam.hpp>
 #include <backprop/optim/momentum.hpp>
@@ -14,8 +14,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+#include <new>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 using backprop::Dense;
@@ -55,30 +59,39 @@ TEMPLATE_TEST_CASE("Sequential: forward and backward are the hand-written chain"
     const auto dY = test::random_matrix<T>(6, 3, 4);
 
     CHECK(net.forward(X) == last.forward(relu.forward(first.forward(X))));
-    const auto& dX = net.backward(dY);
+    net.backward(dY);
     const auto& g2 = last.backward(dY);
-    const auto& g1 = first.backward(relu.backward(g2.dX));
-    CHECK(dX == g1.dX);
+    const auto& g1 = first.backward_parameters(relu.backward(g2.dX).dX);
     CHECK(net.template gradients<2>().dW == g2.dW);
     CHECK(net.template gradients<2>().db == g2.db);
-    CHECK(net.template gradients<1>() == relu.backward(g2.dX));
+    CHECK(net.template gradients<1>().dX == relu.gradients().dX);
     CHECK(net.template gradients<0>().dW == g1.dW);
+    CHECK(net.template gradients<0>().dX.size() == 0);  // the data's gradient is not computed
     CHECK(net.template layer<2>().W == last.W);
     CHECK(net.template layer<0>().out() == 5);
     CHECK(Net<T>::size == 3);
 
     SECTION("a step of the network is a step of each Dense layer") {
         backprop::Momentum<T> momentum(T(0.1), T(0.9));
-        backprop::Momentum<T> alone(T(0.1), T(0.9));
-        net.step(momentum);
-        alone.step(first, g1);
-        alone.step(last, g2);
-        CHECK(momentum.layers() == 2);
+        momentum.step(net);
+        momentum.step(first);
+        momentum.step(last);
         CHECK(net.template layer<0>().W == first.W);
         CHECK(net.template layer<2>().b == last.b);
-        const backprop::SGD<T> sgd(T(0.1));
-        net.step(sgd);
-        sgd.step(first, g1);
+        net.template layer<0>().clear_gradients();
+        net.template layer<2>().clear_gradients();
+        first.clear_gradients();
+        last.clear_gradients();
+        CHECK(!net.has_gradients());
+        net.backward(dY);
+        last.backward(dY);
+        first.backward(relu.backward(last.gradients().dX).dX);
+        momentum.reset(net);
+        momentum.reset(first);
+        momentum.reset(last);
+        momentum.step(net);
+        momentum.step(first);
+        momentum.step(last);
         CHECK(net.template layer<0>().W == first.W);
     }
 }
@@ -91,7 +104,9 @@ TEST_CASE("Sequential: fixed-size layers give the dynamic network's values", "[s
     const auto dY = test::random_matrix<double>(6, 3, 4);
     const double tolerance = test::rounding_tolerance<double>;
     CHECK(test::relative_difference(fixed.forward(X), dynamic.forward(X)) < tolerance);
-    CHECK(test::relative_difference(fixed.backward(dY), dynamic.backward(dY)) < tolerance);
+    fixed.backward(dY);
+    dynamic.backward(dY);
+    CHECK(test::relative_difference(fixed.gradients<0>().dW, dynamic.gradients<0>().dW) < tolerance);
     CHECK(test::relative_difference(fixed.gradients<2>().dW, dynamic.gradients<2>().dW) < tolerance);
 }
 
@@ -106,22 +121,24 @@ TEST_CASE("Sequential: the whole network passes a gradient check through the los
     loss.forward(net.forward(X), labels);
     net.backward(loss.backward());
     const Eigen::MatrixXd dW0 = net.gradients<0>().dW;
-    const Eigen::MatrixXd dX = net.gradients<0>().dX;
+    const Eigen::MatrixXd dW2 = net.gradients<2>().dW;
 
     auto copy = net;
     const auto error_W = backprop::check_gradient(
         [&](const Eigen::MatrixXd& W) {
             copy.layer<0>().W = W;
-            return backprop::SoftmaxCrossEntropy<double>().forward(copy.forward(X), labels);
+            return backprop::SoftmaxCrossEntropy<double>().value(copy.predict(X), labels);
         },
         net.layer<0>().W, dW0);
     CHECK(error_W.passes(1e-6));
-    const auto error_X = backprop::check_gradient(
-        [&](const Eigen::MatrixXd& x) {
-            return backprop::SoftmaxCrossEntropy<double>().forward(net.forward(x), labels);
+    copy = net;
+    const auto error_W2 = backprop::check_gradient(
+        [&](const Eigen::MatrixXd& W) {
+            copy.layer<2>().W = W;
+            return backprop::SoftmaxCrossEntropy<double>().value(copy.predict(X), labels);
         },
-        X, dX);
-    CHECK(error_X.passes(1e-6));
+        net.layer<2>().W, dW2);
+    CHECK(error_W2.passes(1e-6));
 }
 
 TEMPLATE_TEST_CASE("Sequential: a few Adam steps lower the loss", "[sequential][adam]", float,
@@ -139,7 +156,7 @@ TEMPLATE_TEST_CASE("Sequential: a few Adam steps lower the loss", "[sequential][
     for (int step = 0; step < 100; ++step) {
         loss.forward(net.forward(X), labels);
         net.backward(loss.backward());
-        net.step(adam);
+        adam.step(net);
     }
     const T last = loss.forward(net.forward(X), labels);
     CAPTURE(first, last);
@@ -158,11 +175,11 @@ TEST_CASE("Sequential: once the shapes are stable, a training step reuses every 
         const auto& Y = net.forward(X);
         loss.forward(Y, labels);
         const auto& dY = loss.backward();
-        const auto& dX = net.backward(dY);
-        net.step(adam);
-        const std::vector<const void*> buffers{Y.data(), dY.data(), dX.data(),
+        net.backward(dY);
+        adam.step(net);
+        const std::vector<const void*> buffers{Y.data(), dY.data(),
                                                net.gradients<0>().dW.data(),
-                                               net.gradients<1>().data(),
+                                               net.gradients<1>().dX.data(),
                                                net.gradients<2>().db.data(),
                                                net.layer<0>().W.data()};
         if (step == 0) {
@@ -178,9 +195,9 @@ TEST_CASE("Sequential: for_each_parameter visits W and b of each Dense layer in 
     auto net = make_net<double>();
     std::vector<std::string> names;
     std::vector<const void*> addresses;
-    for_each_parameter(net, [&](const char* name, auto& matrix) {
-        names.emplace_back(name);
-        addresses.push_back(&matrix);
+    backprop::for_each_parameter(net, [&](const auto& parameter) {
+        names.emplace_back(parameter.name);
+        addresses.push_back(&parameter.value);
     });
     CHECK(names == std::vector<std::string>{"W", "b", "W", "b"});
     CHECK(addresses[0] == &net.layer<0>().W);
@@ -212,21 +229,26 @@ TEMPLATE_TEST_CASE("Sequential: bad input throws and changes nothing", "[sequent
     auto net = make_net<T>();
     const auto dY = test::random_matrix<T>(6, 3, 4);
     CHECK_THROWS_AS(net.backward(dY), std::logic_error);
-    CHECK_THROWS_WITH(net.template gradients<1>(), Contains("Sequential::gradients<1>: called before backward()"));
     backprop::Adam<T> adam;
-    CHECK_THROWS_WITH(net.step(adam), Contains("Sequential::step: called before backward()"));
-    CHECK(adam.layers() == 0);
+    CHECK_THROWS_AS(adam.step(net), std::logic_error);
+    CHECK_THROWS_WITH(adam.step(net),
+                      Contains("Adam::step: layer 0 (Dense) has no gradients: call backward() first"));
 
     const auto X = test::random_matrix<T>(6, 4, 3);
     const auto Y = net.forward(X).eval();
-    const auto dX = net.backward(dY).eval();
+    net.backward(dY);
+    const auto dW = net.template gradients<0>().dW.eval();
     auto unchanged = [&] {
         CHECK(net.template layer<1>().output().rows() == 6);
-        CHECK(net.backward(dY) == dX);
+        CHECK(net.template gradients<0>().dW == dW);
+        net.backward(dY);
+        CHECK(net.template gradients<0>().dW == dW);
     };
     SECTION("X of the wrong width: no layer runs") {
         CHECK_THROWS_WITH(net.forward(test::random_matrix<T>(6, 3, 5)),
                           Contains("Sequential::forward: layer 0 takes 4 inputs but X has 3"));
+        CHECK_THROWS_WITH(net.predict(test::random_matrix<T>(6, 3, 5)),
+                          Contains("Sequential::predict: layer 0 takes 4 inputs but X has 3"));
         unchanged();
     }
     SECTION("an activation first, then X of the wrong width") {
@@ -242,4 +264,227 @@ TEMPLATE_TEST_CASE("Sequential: bad input throws and changes nothing", "[sequent
         unchanged();
     }
     CHECK(net.forward(X) == Y);
+}
+
+namespace {
+
+// Trains `net` for `steps` steps of Adam on a fixed batch and returns the loss of each step.
+template <typename Network, typename Optimizer>
+std::vector<double> train(Network& net, Optimizer& optimizer, int steps) {
+    const auto X = test::random_matrix<double>(8, 4, 5);
+    const auto labels = labels_for(8);
+    backprop::SoftmaxCrossEntropy<double> loss;
+    std::vector<double> losses;
+    for (int step = 0; step < steps; ++step) {
+        losses.push_back(loss.forward(net.forward(X), labels));
+        net.backward(loss.backward());
+        optimizer.step(net);
+    }
+    return losses;
+}
+
+}  // namespace
+
+TEST_CASE("Sequential: moving a network or a vector of them leaves training bit-identical",
+          "[sequential][state]") {
+    auto reference = make_net<double>();
+    backprop::Adam<double> adam(0.05);
+    train(reference, adam, 3);
+    const auto expected = train(reference, adam, 3);
+
+    SECTION("std::move of a Sequential between steps") {
+        auto net = make_net<double>();
+        train(net, adam, 3);
+        auto moved = std::move(net);
+        CHECK(train(moved, adam, 3) == expected);
+        CHECK(moved.layer<0>().W == reference.layer<0>().W);
+    }
+    SECTION("a std::vector of networks that reallocates between steps") {
+        std::vector<Net<double>> nets;
+        nets.push_back(make_net<double>());
+        train(nets[0], adam, 3);
+        const void* before = &nets[0];
+        for (int i = 0; i < 20; ++i) {
+            nets.push_back(make_net<double>());
+        }
+        REQUIRE(static_cast<const void*>(&nets[0]) != before);
+        CHECK(train(nets[0], adam, 3) == expected);
+    }
+    SECTION("a std::vector of Dense layers that reallocates between steps") {
+        std::vector<Dense<double>> layers;
+        layers.emplace_back(4, 3, 1);
+        Dense<double> alone(4, 3, 1);
+        const auto X = test::random_matrix<double>(5, 4, 6);
+        const auto dZ = test::random_matrix<double>(5, 3, 7);
+        for (int step = 0; step < 4; ++step) {
+            layers[0].forward(X);
+            layers[0].backward(dZ);
+            alone.forward(X);
+            alone.backward(dZ);
+            adam.step(layers[0]);
+            adam.step(alone);
+            layers.emplace_back(4, 3, 2);  // reallocates now and then
+        }
+        CHECK(layers[0].W == alone.W);
+        CHECK(layers[0].b == alone.b);
+    }
+}
+
+TEST_CASE("Sequential: a copy trains on as the original would, and independently of it",
+          "[sequential][state]") {
+    auto net = make_net<double>();
+    backprop::Momentum<double> momentum(0.1, 0.9);
+    train(net, momentum, 2);
+    auto copy = net;
+    const auto from_original = train(net, momentum, 3);
+    CHECK(train(copy, momentum, 3) == from_original);  // velocities copied with the layers
+    CHECK(copy.layer<2>().W == net.layer<2>().W);
+}
+
+TEST_CASE("Sequential: stepping a copy made after backward() uses the copy's own gradients",
+          "[sequential][state]") {
+    auto net = make_net<double>();
+    const auto X = test::random_matrix<double>(6, 4, 3);
+    const auto dY = test::random_matrix<double>(6, 3, 4);
+    const auto other_dY = test::random_matrix<double>(6, 3, 9);
+    net.forward(X);
+    net.backward(dY);
+    auto copy = net;
+    auto expected = net;
+    net.backward(other_dY);  // the original's gradients change; the copy's must not
+    backprop::SGD<double> sgd(0.5);
+    sgd.step(copy);
+    sgd.step(expected);
+    CHECK(copy.layer<0>().W == expected.layer<0>().W);
+    CHECK(copy.layer<2>().b == expected.layer<2>().b);
+    sgd.step(net);
+    CHECK(net.layer<0>().W != copy.layer<0>().W);
+}
+
+TEST_CASE("Sequential: a layer built where a destroyed one lived starts from a fresh state",
+          "[sequential][state]") {
+    std::optional<Net<double>> slot;
+    slot.emplace(make_net<double>());
+    backprop::Adam<double> adam(0.05);
+    train(*slot, adam, 2);
+    const void* address = &*slot;
+    slot.reset();
+    slot.emplace(make_net<double>());
+    REQUIRE(static_cast<const void*>(&*slot) == address);
+    auto fresh = make_net<double>();
+    backprop::Adam<double> fresh_adam(0.05);
+    CHECK(train(*slot, adam, 2) == train(fresh, fresh_adam, 2));
+    slot->for_each_layer([](const auto& layer) {
+        if constexpr (backprop::has_parameters_v<decltype(layer)>) {
+            layer.for_each_parameter([](const auto& parameter) { CHECK(parameter.state.steps == 2); });
+        }
+    });
+}
+
+TEST_CASE("Sequential: predict() keeps nothing, so validation between forward and backward "
+          "changes no gradient", "[sequential][inference]") {
+    auto net = make_net<double>();
+    auto reference = make_net<double>();
+    const auto X = test::random_matrix<double>(6, 4, 3);
+    const auto validation = test::random_matrix<double>(6, 4, 8);  // the same shape as X
+    const auto dY = test::random_matrix<double>(6, 3, 4);
+
+    const auto Y = net.forward(X).eval();
+    const auto predicted = net.predict(validation);
+    CHECK(predicted == reference.forward(validation));
+    CHECK(net.predict(X) == Y);
+    net.backward(dY);
+    reference.forward(X);
+    reference.backward(dY);
+    CHECK(net.gradients<0>().dW == reference.gradients<0>().dW);
+    CHECK(net.gradients<2>().dW == reference.gradients<2>().dW);
+
+    SECTION("with buffers, a second batch of the same size allocates nothing new") {
+        Net<double>::Buffers buffers;
+        const auto& first = net.predict(X, buffers);
+        const void* data = first.data();
+        const auto& second = net.predict(validation, buffers);
+        CHECK(second.data() == data);
+        CHECK(second == predicted);
+    }
+    SECTION("every layer predicts as it forwards") {
+        Dense<double> dense(4, 3, 5);
+        backprop::Tanh<double> tanh;
+        CHECK(dense.predict(X) == dense.forward(X));
+        CHECK(tanh.predict(X) == tanh.forward(X));
+        backprop::MSE<double> mse;
+        const auto target = test::random_matrix<double>(6, 3, 10);
+        const double loss = mse.forward(Y, target);
+        CHECK(mse.value(predicted, target) == backprop::MSE<double>().forward(predicted, target));
+        CHECK(mse.backward() == backprop::MSE<double>::Matrix(2.0 / 18 * (Y - target)));
+        (void)loss;
+    }
+}
+
+namespace {
+
+// A layer with a train and an eval behaviour, as dropout will have: it records the mode.
+struct ModeProbe {
+    using Matrix = Eigen::MatrixXd;
+    struct Gradients {
+        Matrix dX;
+    };
+    static constexpr const char* kind = "ModeProbe";
+    backprop::Mode mode = backprop::Mode::train;
+    Gradients grads;
+    void set_mode(backprop::Mode m) { mode = m; }
+    const Matrix& forward(const Matrix& X) { return X; }
+    void predict(const Matrix& X, Matrix& Y) const { Y = X; }
+    const Gradients& backward(const Matrix& dY) {
+        grads.dX = dY;
+        return grads;
+    }
+    const Gradients& gradients() const { return grads; }
+};
+
+}  // namespace
+
+TEST_CASE("Sequential: set_mode reaches the layers that have a mode", "[sequential][mode]") {
+    Sequential<Dense<double>, ModeProbe, Dense<double>> net(Dense<double>(4, 5, 1), ModeProbe(),
+                                                             Dense<double>(5, 3, 2));
+    CHECK(net.mode() == backprop::Mode::train);
+    net.set_mode(backprop::Mode::eval);
+    CHECK(net.mode() == backprop::Mode::eval);
+    CHECK(net.layer<1>().mode == backprop::Mode::eval);
+    net.set_mode(backprop::Mode::train);
+    CHECK(net.layer<1>().mode == backprop::Mode::train);
+}
+
+TEST_CASE("Sequential: anomaly detection names the first layer whose output is not finite",
+          "[sequential][anomaly]") {
+    auto net = make_net<double>();
+    auto X = test::random_matrix<double>(6, 4, 3);
+    const auto dY = test::random_matrix<double>(6, 3, 4);
+    net.detect_anomalies(true);
+    CHECK(net.detects_anomalies());
+    net.forward(X);
+    net.backward(dY);
+
+    SECTION("a NaN in X") {
+        X(2, 1) = std::numeric_limits<double>::quiet_NaN();
+        CHECK_THROWS_AS(net.forward(X), std::domain_error);
+        CHECK_THROWS_WITH(net.forward(X), Contains("Sequential::forward: X(2, 1) is nan"));
+    }
+    SECTION("a layer whose output overflows") {
+        net.layer<2>().W(0, 0) = std::numeric_limits<double>::max();
+        net.layer<0>().W.setConstant(1e300);
+        CHECK_THROWS_WITH(net.forward(X), Contains("layer 2 (Dense) gave Y"));
+    }
+    SECTION("a gradient that is not finite") {
+        auto bad = dY;
+        bad(0, 0) = std::numeric_limits<double>::infinity();
+        CHECK_THROWS_WITH(net.backward(bad), Contains("Sequential::backward: dY(0, 0) is inf"));
+        net.layer<2>().W(1, 2) = std::numeric_limits<double>::infinity();
+        CHECK_THROWS_WITH(net.backward(dY), Contains("Sequential::backward: layer 2 (Dense) gave dX"));
+    }
+    SECTION("off, nothing is checked") {
+        net.detect_anomalies(false);
+        X(0, 0) = std::numeric_limits<double>::quiet_NaN();
+        CHECK_NOTHROW(net.forward(X));
+    }
 }

@@ -158,3 +158,30 @@ TEMPLATE_TEST_CASE("SoftmaxCrossEntropy: bad input throws and changes nothing",
     }
     CHECK(loss.forward(Z, labels_of({0, 2, 1, 2})) == value);
 }
+
+TEST_CASE("SoftmaxCrossEntropy: a float loss over millions of rows is summed in double",
+          "[cross-entropy]") {
+    // 2·10⁶ rows of equal logits: each row's loss is log 2, and so is the mean.
+    const Eigen::MatrixXf logits = Eigen::MatrixXf::Zero(2'000'000, 2);
+    const Eigen::VectorXi labels = Eigen::VectorXi::Zero(2'000'000);
+    SoftmaxCrossEntropy<float> loss;
+    const double expected = std::log(2.0);
+    CHECK(std::abs(loss.forward(logits, labels) - expected) / expected < 1e-6);
+    CHECK(std::abs(loss.value(logits, labels) - expected) / expected < 1e-6);
+}
+
+TEMPLATE_TEST_CASE("SoftmaxCrossEntropy: value() is forward() keeping nothing",
+                   "[cross-entropy][inference]", float, double) {
+    const auto logits = test::random_matrix<TestType>(5, 4, 1);
+    const auto other = test::random_matrix<TestType>(5, 4, 2);
+    Eigen::VectorXi labels(5);
+    labels << 0, 3, 1, 2, 3;
+    SoftmaxCrossEntropy<TestType> loss;
+    const TestType forward = loss.forward(logits, labels);
+    const auto dZ = loss.backward().eval();
+    CHECK(loss.value(logits, labels) == Approx(forward).epsilon(1e-6));
+    CHECK(loss.value(other, labels) == Approx(SoftmaxCrossEntropy<TestType>().forward(other, labels)).epsilon(1e-6));
+    CHECK(loss.backward() == dZ);  // still the gradient of the last forward()
+    CHECK_THROWS_WITH(loss.value(logits, Eigen::VectorXi::Zero(4)),
+                      Contains("SoftmaxCrossEntropy::value: there are 4 labels"));
+}

@@ -164,7 +164,7 @@ GradientError gradient_check(const Activation<Derived, Scalar, Cols>& activation
     typename Derived::Matrix G(Y.rows(), Y.cols());
     detail::SplitMix64 rng(seed);
     detail::fill_uniform(G, rng, Scalar(-1), Scalar(1));
-    const Eigen::MatrixXd dX = probe.backward(G).template cast<double>();
+    const Eigen::MatrixXd dX = probe.backward(G).dX.template cast<double>();
 
     auto reference = static_cast<const Derived&>(activation).template cast<double>();
     const Eigen::MatrixXd Gd = G.template cast<double>();
