@@ -69,8 +69,8 @@ int main() {
 
     std::cout << "== 7. Gradient descent update, lr = 0.1 (each parameter from its own gradient)\n\n";
     const bp::SGD<double> sgd{0.1};
-    sgd.step(layer2, grads2);  // w2 -= lr·dw2, b2 -= lr·db2
-    sgd.step(layer1, grads1);  // w1 -= lr·dw1, b1 -= lr·db1 (the notebook wrote b2 = b1 - …)
+    sgd.step(layer2);  // w2 -= lr·dw2, b2 -= lr·db2
+    sgd.step(layer1);  // w1 -= lr·dw1, b1 -= lr·db1 (the notebook wrote b2 = b1 - …)
     print("w2", layer2.W);
     print("b2", layer2.b);
 
@@ -79,9 +79,9 @@ int main() {
     for (int step = 1; step <= 200; ++step) {
         const double loss = mse.forward(layer2.forward(layer1.forward(data.X)), data.y);
         const auto& g2 = layer2.backward(mse.backward());
-        const auto& g1 = layer1.backward(g2.dX);
-        sgd.step(layer2, g2);
-        sgd.step(layer1, g1);
+        layer1.backward(g2.dX);
+        sgd.step(layer2);
+        sgd.step(layer1);
         if (step == 1 || step % 40 == 0) {
             std::cout << "step " << step << "  loss " << loss << "\n";
         }

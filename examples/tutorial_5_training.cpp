@@ -79,9 +79,9 @@ int main(int argc, char** argv) {
     for (int step = 0; step <= 3000; ++step) {
         const double loss = mse.forward(layer2.forward(layer1.forward(data.X)), data.y);
         const auto& grads2 = layer2.backward(mse.backward());
-        const auto& grads1 = layer1.backward(grads2.dX);
-        sgd.step(layer2, grads2);
-        sgd.step(layer1, grads1);
+        layer1.backward(grads2.dX);
+        sgd.step(layer2);
+        sgd.step(layer1);
         losses.push_back(loss);
     }
     // [training]

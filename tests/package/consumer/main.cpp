@@ -15,9 +15,9 @@ int main() {
     for (int step = 0; step < 2000; ++step) {
         loss = mse.forward(layer2.forward(layer1.forward(data.X)), data.y);
         const auto& grads2 = layer2.backward(mse.backward());
-        const auto& grads1 = layer1.backward(grads2.dX);
-        sgd.step(layer2, grads2);
-        sgd.step(layer1, grads1);
+        layer1.backward(grads2.dX);
+        sgd.step(layer2);
+        sgd.step(layer1);
     }
     std::cout << "loss after 2000 steps: " << loss << "\n";
     return loss < 1e-3 ? 0 : 1;
