@@ -1,38 +1,50 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite: with g++ (Release, so the checks are seen to hold without
-# Eigen's debug asserts), with clang++ (Debug), and with g++ under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Warnings are errors in all of them. The clang build also runs the
-# libFuzzer harnesses of the loaders (fuzz/) for a bounded number of inputs.
-# The g++ build also compiles (does not run) the benchmark program (bench/).
+# Builds and runs the whole test suite: with g++ and libstdc++ (Release, so the checks are seen to
+# hold without Eigen's debug asserts), with clang++ and libc++ (Debug, as on macOS), and with g++
+# under AddressSanitizer and UndefinedBehaviorSanitizer. Warnings are errors in all of them. The
+# clang build also runs the libFuzzer harnesses of the loaders (fuzz/) for a bounded number of
+# inputs. The g++ build also compiles (does not run) the benchmark program (bench/).
+#
+# The tsan configuration builds only the concurrent-inference test and runs it under
+# ThreadSanitizer: the rest of the suite is single-threaded.
 #
 # The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors,
 # running the tutorial programs whose output the pages show; it has no ctest tests, so it comes
 # first and ctest's summary of the last configuration closes the output.
 #
-# Usage: scripts/test.sh [docs] [gcc] [clang] [sanitize]    (default: all four)
+# Usage: scripts/test.sh [docs] [tsan] [gcc] [clang] [sanitize]    (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev libbenchmark-dev
+require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev libbenchmark-dev \
+                 libc++-14-dev libc++abi-14-dev
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(docs gcc clang sanitize)
+[ ${#configs[@]} -gt 0 ] || configs=(docs tsan gcc clang sanitize)
 
 for config in "${configs[@]}"; do
     case "$config" in
         gcc)      args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON) ;;
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug
+                        -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++
                         -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
+        tsan)     args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DBACKPROP_BUILD_EXAMPLES=OFF
+                        "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=thread") ;;
         docs)     require_packages doxygen graphviz
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
-        *) echo "unknown configuration '$config' (gcc, clang, sanitize or docs)" >&2; exit 2 ;;
+        *) echo "unknown configuration '$config' (docs, tsan, gcc, clang or sanitize)" >&2; exit 2 ;;
     esac
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"
-    cmake --build "build/$config"
-    [ "$config" = docs ] || ctest --test-dir "build/$config" --output-on-failure -j2
+    case "$config" in
+        docs) cmake --build "build/$config" ;;
+        tsan) cmake --build "build/$config" --target backprop_thread_tests
+              "build/$config/tests/backprop_thread_tests" ;;
+        *)    cmake --build "build/$config"
+              ctest --test-dir "build/$config" --output-on-failure -j2 ;;
+    esac
 done
