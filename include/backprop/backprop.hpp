@@ -9,6 +9,7 @@
 
 #include "check/gradient_check.hpp"
 #include "check/numeric.hpp"
+#include "data/batches.hpp"
 #include "data/csv.hpp"
 #include "data/synthetic.hpp"
 #include "io/parameters.hpp"
