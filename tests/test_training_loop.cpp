@@ -1,6 +1,11 @@
-// Tests of the training loop's pieces: data/batches.hpp (shuffled mini-batches).
+// Tests of the training loop's pieces: data/batches.hpp (shuffled mini-batches) and
+// optim/schedule.hpp (learning-rate schedules, against PyTorch's values in
+// reference/pytorch_reference_schedules.hpp, written by reference/make_reference_schedules.py).
 #include <backprop/data/batches.hpp>
 #include <backprop/data/csv.hpp>  // train_test_split draws the same first order
+#include <backprop/optim/schedule.hpp>
+
+#include "reference/pytorch_reference_schedules.hpp"
 
 #include <backprop/detail/random.hpp>  // the examples' hand-written loop, to compare with
 
@@ -293,4 +298,148 @@ TEST_CASE("MiniBatches: bad input throws, naming the call and the shapes", "[bat
                         "leave no batch"));
     CHECK_NOTHROW(MiniBatches<double>(X, labels, 11, 1, LastBatch::keep));
     CHECK_NOTHROW(MiniBatches<double>(X, labels, 10, 1, LastBatch::drop));
+}
+
+// --- Schedules ---------------------------------------------------------------------------------
+
+namespace {
+
+/// schedule(t) against PyTorch's lr[t] for every t, to 1e-12 relative (zeros exactly).
+template <typename Schedule>
+void check_against_pytorch(const char* name, const Schedule& schedule,
+                           const std::vector<double>& lr) {
+    REQUIRE(lr.size() >= 30);
+    for (std::size_t t = 0; t < lr.size(); ++t) {
+        const double ours = schedule(static_cast<std::int64_t>(t));
+        INFO(name << " at t = " << t << ": ours " << ours << ", PyTorch " << lr[t]);
+        CHECK(std::abs(ours - lr[t]) <= 1e-12 * std::abs(lr[t]));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("StepLR: PyTorch's values, by hand, and bad arguments", "[schedule]") {
+    SECTION("against torch.optim.lr_scheduler.StepLR") {
+        REQUIRE(reference::step_lr_cases.size() == 4);
+        for (const auto& c : reference::step_lr_cases) {
+            check_against_pytorch(c.name, backprop::StepLR(c.base_lr, c.step_size, c.gamma), c.lr);
+        }
+    }
+    SECTION("by hand: lr(t) = base_lr · gamma^⌊t / step_size⌋") {
+        const backprop::StepLR schedule(0.1, 3, 0.5);
+        CHECK(schedule(0) == 0.1);
+        CHECK(schedule(2) == 0.1);
+        CHECK(schedule(3) == 0.05);
+        CHECK(schedule(8) == 0.025);
+        CHECK(backprop::StepLR(1.0, 1)(2) == Approx(0.01).epsilon(1e-15));  // gamma = 0.1
+    }
+    SECTION("bad arguments") {
+        CHECK_THAT(error_of([] { backprop::StepLR(0.0, 3); }),
+                   Contains("StepLR: base_lr is 0 but must be finite and positive"));
+        CHECK_THAT(error_of([] { backprop::StepLR(0.1, 0); }),
+                   Contains("StepLR: step_size is 0 but must be at least 1"));
+        CHECK_THAT(error_of([] { backprop::StepLR(0.1, 3, 1.5); }),
+                   Contains("StepLR: gamma is 1.5 but must be in (0, 1]"));
+        CHECK_THAT(error_of([] { backprop::StepLR(0.1, 3, 0.0); }), Contains("StepLR: gamma is 0"));
+        CHECK_THAT(error_of([] { backprop::StepLR(0.1, 3)(-1); }),
+                   Contains("StepLR: the step t is -1 but must be at least 0"));
+    }
+}
+
+TEST_CASE("CosineAnnealingLR: PyTorch's values, by hand, and bad arguments", "[schedule]") {
+    SECTION("against torch.optim.lr_scheduler.CosineAnnealingLR, past T_max too") {
+        REQUIRE(reference::cosine_annealing_lr_cases.size() == 4);
+        for (const auto& c : reference::cosine_annealing_lr_cases) {
+            check_against_pytorch(c.name, backprop::CosineAnnealingLR(c.base_lr, c.T_max, c.eta_min),
+                                  c.lr);
+        }
+    }
+    SECTION("by hand: base_lr at 0, halfway at T_max/2, eta_min at T_max, base_lr at 2·T_max") {
+        const backprop::CosineAnnealingLR schedule(0.5, 10, 0.1);
+        CHECK(schedule(0) == 0.5);
+        CHECK(schedule(5) == Approx(0.3).epsilon(1e-15));
+        CHECK(schedule(10) == 0.1);
+        CHECK(schedule(20) == 0.5);
+        CHECK(schedule(15) == Approx(0.3).epsilon(1e-15));
+    }
+    SECTION("bad arguments") {
+        CHECK_THAT(error_of([] { backprop::CosineAnnealingLR(-0.1, 10); }),
+                   Contains("CosineAnnealingLR: base_lr is -0.1 but must be finite and positive"));
+        CHECK_THAT(error_of([] { backprop::CosineAnnealingLR(0.1, 0); }),
+                   Contains("CosineAnnealingLR: T_max is 0 but must be at least 1"));
+        CHECK_THAT(error_of([] { backprop::CosineAnnealingLR(0.1, 10, 0.2); }),
+                   Contains("CosineAnnealingLR: eta_min is 0.2 but must be in [0, base_lr = 0.1]"));
+        CHECK_THAT(error_of([] { backprop::CosineAnnealingLR(0.1, 10, -1e-3); }),
+                   Contains("CosineAnnealingLR: eta_min is -0.001"));
+        CHECK_THAT(error_of([] { backprop::CosineAnnealingLR(0.1, 10)(-2); }),
+                   Contains("CosineAnnealingLR: the step t is -2"));
+    }
+}
+
+TEST_CASE("LinearLR: PyTorch's values, by hand, and bad arguments", "[schedule]") {
+    SECTION("against torch.optim.lr_scheduler.LinearLR, warming up and decaying") {
+        REQUIRE(reference::linear_lr_cases.size() == 4);
+        for (const auto& c : reference::linear_lr_cases) {
+            check_against_pytorch(
+                c.name, backprop::LinearLR(c.base_lr, c.start_factor, c.end_factor, c.total_iters),
+                c.lr);
+        }
+    }
+    SECTION("by hand: PyTorch's defaults 1/3, 1, 5") {
+        const backprop::LinearLR schedule(0.3);
+        CHECK(schedule(0) == Approx(0.1).epsilon(1e-15));
+        CHECK(schedule(1) == Approx(0.14).epsilon(1e-15));
+        CHECK(schedule(5) == Approx(0.3).epsilon(1e-15));
+        CHECK(schedule(500) == schedule(5));
+    }
+    SECTION("bad arguments, with PyTorch's limits on the factors") {
+        CHECK_THAT(error_of([] { backprop::LinearLR(std::nan(""), 0.5); }),
+                   Contains("LinearLR: base_lr is nan but must be finite and positive"));
+        CHECK_THAT(error_of([] { backprop::LinearLR(0.1, 0.0); }),
+                   Contains("LinearLR: start_factor is 0 but must be in (0, 1]"));
+        CHECK_THAT(error_of([] { backprop::LinearLR(0.1, 0.5, 1.5); }),
+                   Contains("LinearLR: end_factor is 1.5 but must be in [0, 1]"));
+        CHECK_NOTHROW(backprop::LinearLR(0.1, 0.5, 0.0));
+        CHECK_THAT(error_of([] { backprop::LinearLR(0.1, 0.5, 1.0, 0); }),
+                   Contains("LinearLR: total_iters is 0 but must be at least 1"));
+        CHECK_THAT(error_of([] { backprop::LinearLR(0.1)(-1); }),
+                   Contains("LinearLR: the step t is -1"));
+    }
+}
+
+TEST_CASE("WarmupCosineLR: PyTorch's SequentialLR values, by hand, and bad arguments",
+          "[schedule]") {
+    SECTION("against SequentialLR([LinearLR, CosineAnnealingLR], milestones=[warmup])") {
+        REQUIRE(reference::warmup_cosine_lr_cases.size() == 3);
+        for (const auto& c : reference::warmup_cosine_lr_cases) {
+            check_against_pytorch(c.name,
+                                  backprop::WarmupCosineLR(c.base_lr, c.start_factor, c.warmup,
+                                                           c.T_max, c.eta_min),
+                                  c.lr);
+        }
+    }
+    SECTION("by hand: the ramp stops short of base_lr, the cosine starts there") {
+        const backprop::WarmupCosineLR schedule(1.0, 0.2, 4, 10, 0.1);
+        CHECK(schedule(0) == Approx(0.2).epsilon(1e-15));
+        CHECK(schedule(3) == Approx(0.8).epsilon(1e-15));
+        CHECK(schedule(4) == 1.0);
+        CHECK(schedule(9) == Approx(0.55).epsilon(1e-15));
+        CHECK(schedule(14) == Approx(0.1).epsilon(1e-15));
+        CHECK(schedule(4 + 3) == backprop::CosineAnnealingLR(1.0, 10, 0.1)(3));
+        CHECK(schedule(2) == backprop::LinearLR(1.0, 0.2, 1.0, 4)(2));
+    }
+    SECTION("bad arguments") {
+        CHECK_THAT(error_of([] { backprop::WarmupCosineLR(0.0, 0.1, 5, 10); }),
+                   Contains("WarmupCosineLR: base_lr is 0"));
+        CHECK_THAT(error_of([] { backprop::WarmupCosineLR(0.1, 1.1, 5, 10); }),
+                   Contains("WarmupCosineLR: start_factor is 1.1 but must be in (0, 1]"));
+        CHECK_THAT(error_of([] { backprop::WarmupCosineLR(0.1, 0.1, 0, 10); }),
+                   Contains("WarmupCosineLR: warmup is 0 but must be at least 1"));
+        CHECK_THAT(error_of([] { backprop::WarmupCosineLR(0.1, 0.1, 5, 0); }),
+                   Contains("WarmupCosineLR: T_max is 0 but must be at least 1"));
+        CHECK_THAT(error_of([] { backprop::WarmupCosineLR(0.1, 0.1, 5, 10, 0.5); }),
+                   Contains("WarmupCosineLR: eta_min is 0.5 but must be in [0, base_lr = 0.1]"));
+        CHECK_THAT(error_of([] { backprop::WarmupCosineLR(0.1, 0.1, 5, 10)(-1); }),
+                   Contains("WarmupCosineLR: the step t is -1"));
+    }
 }

@@ -22,6 +22,7 @@
 #include "nn/sequential.hpp"
 #include "optim/adam.hpp"
 #include "optim/momentum.hpp"
+#include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
 /// Everything in the library.
