@@ -9,6 +9,7 @@
 
 #include "check/gradient_check.hpp"
 #include "check/numeric.hpp"
+#include "data/batches.hpp"
 #include "data/csv.hpp"
 #include "data/synthetic.hpp"
 #include "io/serialize.hpp"
@@ -23,6 +24,7 @@
 #include "optim/adam.hpp"
 #include "optim/momentum.hpp"
 #include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
 /// Everything in the library.
