@@ -65,14 +65,6 @@ double accuracy(const Eigen::MatrixBase<Logits>& logits, const Eigen::VectorXi& 
     return static_cast<double>(correct) / static_cast<double>(logits.rows());
 }
 
-/// Shuffles `order` in place by Fisher–Yates with `rng`, the same way on every platform.
-template <typename Rng>
-void shuffle(std::vector<Eigen::Index>& order, Rng& rng) {
-    for (std::size_t i = order.size(); i > 1; --i) {
-        std::swap(order[i - 1], order[static_cast<std::size_t>(rng.next() % i)]);
-    }
-}
-
 /// One curve: a value per epoch.
 struct Curve {
     std::string name;

@@ -10,8 +10,6 @@
 #include <backprop/backprop.hpp>
 
 #include <iostream>
-#include <numeric>
-#include <vector>
 
 namespace bp = backprop;
 
@@ -39,35 +37,27 @@ int main(int argc, char** argv) {
     bp::Adam<float> adam(0.002f);
     // [network]
 
-    const Eigen::Index batch = 32;
-    std::vector<Eigen::Index> order(static_cast<std::size_t>(train.size()));
-    std::iota(order.begin(), order.end(), Eigen::Index(0));
-    bp::detail::SplitMix64 rng(7);
-    Eigen::MatrixXf X(batch, train.X.cols());
-    Eigen::VectorXi y(batch);
+    // [batches]
+    // Mini-batches of 32 in a new seeded order each epoch; the 1,437 mod 32 samples left over
+    // are dropped (a different few each epoch).
+    bp::MiniBatches batches(train.X, train.labels, 32, /*seed=*/7, bp::LastBatch::drop);
+    // [batches]
 
     example::LearningCurves curves;
     // [training]
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-        example::shuffle(order, rng);
         double total = 0;
-        int steps = 0;
-        // Whole batches only (the last partial one is dropped; the shuffle changes it each epoch).
-        for (std::size_t start = 0; start + batch <= order.size(); start += batch) {
-            for (Eigen::Index i = 0; i < batch; ++i) {
-                const Eigen::Index row = order[start + static_cast<std::size_t>(i)];
-                X.row(i) = train.X.row(row);
-                y(i) = train.labels(row);
-            }
-            total += loss.forward(net.forward(X), y);  // forward
-            net.backward(loss.backward());             // backward: every gradient by hand
-            net.step(adam);                            // update
-            ++steps;
+        for (const auto& batch : batches.epoch()) {
+            total += loss.forward(net.forward(batch.X), batch.y);  // forward
+            net.backward(loss.backward());                         // backward: every gradient by hand
+            adam.step(net);                                        // update
         }
-        const double train_accuracy = example::accuracy(net.forward(train.X), train.labels);
-        const double test_loss = loss.forward(net.forward(test.X), test.labels);
-        curves.add(total / steps, train_accuracy, test_loss,
-                   example::accuracy(loss.probabilities(), test.labels));
+        // Evaluation with predict(), which keeps nothing that a training step needs.
+        const Eigen::MatrixXf train_logits = net.predict(train.X);
+        const Eigen::MatrixXf test_logits = net.predict(test.X);
+        curves.add(total / double(batches.batches_per_epoch()),
+                   example::accuracy(train_logits, train.labels),
+                   loss.value(test_logits, test.labels), example::accuracy(test_logits, test.labels));
     }
     // [training]
     // Every gradient is still reachable by layer: the last step's dW of the output layer.

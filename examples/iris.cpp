@@ -44,11 +44,12 @@ int main(int argc, char** argv) {
         const double train_loss = loss.forward(net.forward(train.X), train.labels);
         const double train_accuracy = example::accuracy(loss.probabilities(), train.labels);
         net.backward(loss.backward());
-        net.step(nesterov);
+        nesterov.step(net);
 
-        const double test_loss = loss.forward(net.forward(test.X), test.labels);
-        curves.add(train_loss, train_accuracy, test_loss,
-                   example::accuracy(loss.probabilities(), test.labels));
+        // Evaluation: predict() keeps nothing, so it can never disturb a training step.
+        const Eigen::MatrixXd test_logits = net.predict(test.X);
+        curves.add(train_loss, train_accuracy, loss.value(test_logits, test.labels),
+                   example::accuracy(test_logits, test.labels));
     }
 
     return curves.finish(options, "Iris, 4-16-3 tanh network, Nesterov momentum");
