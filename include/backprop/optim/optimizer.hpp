@@ -78,7 +78,7 @@ public:
     /// the parameter and, for a non-finite gradient, the first bad index). Then updates every
     /// parameter. The first step of a parameter creates its state (the only allocation).
     template <typename Model>
-    void step(Model& model) {
+    void step(Model& model) const {
         check(model);
         for_each_parameter(model, [this](auto parameter) {
             auto& state = parameter.state;
