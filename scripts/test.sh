@@ -26,7 +26,7 @@ for config in "${configs[@]}"; do
                         -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
-        docs)     require_packages doxygen graphviz
+        docs)     require_packages doxygen graphviz libjs-mathjax
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
         *) echo "unknown configuration '$config' (gcc, clang, sanitize or docs)" >&2; exit 2 ;;
