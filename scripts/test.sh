@@ -6,8 +6,10 @@
 # The g++ build also compiles (does not run) the benchmark program (bench/).
 #
 # The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors,
-# running the tutorial programs whose output the pages show; it has no ctest tests, so it comes
-# first and ctest's summary of the last configuration closes the output.
+# running the tutorial programs whose output the pages show, then reads the built site in headless
+# Chromium with the network cut (docs/check_site.py): raw TeX, a broken image or a broken local
+# link fails it. It has no ctest tests, so it comes first and ctest's summary of the last
+# configuration closes the output.
 #
 # Usage: scripts/test.sh [docs] [gcc] [clang] [sanitize]    (default: all four)
 set -euo pipefail
@@ -26,7 +28,7 @@ for config in "${configs[@]}"; do
                         -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
-        docs)     require_packages doxygen graphviz libjs-mathjax
+        docs)     require_packages doxygen graphviz libjs-mathjax chromium python3
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
         *) echo "unknown configuration '$config' (gcc, clang, sanitize or docs)" >&2; exit 2 ;;
@@ -34,5 +36,6 @@ for config in "${configs[@]}"; do
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"
     cmake --build "build/$config"
+    [ "$config" != docs ] || /usr/bin/python3 docs/check_site.py build/docs/html docs
     [ "$config" = docs ] || ctest --test-dir "build/$config" --output-on-failure -j2
 done
