@@ -1,6 +1,7 @@
 # Runs one or more programs and writes what they print to OUTPUT; fails if one fails.
 #   cmake -DPROGRAMS=a|b [-DLABELS=x|y] [-DARGUMENTS=...] [-DHEADER=line] -DOUTPUT=file -P run_programs.cmake
 # With LABELS, each program also gets its label as its last argument; HEADER is written first.
+# With -DEXPECT_FAILURE=ON the programs must fail instead (an exercise before it is solved).
 string(REPLACE "|" ";" programs "${PROGRAMS}")
 string(REPLACE "|" ";" labels "${LABELS}")
 separate_arguments(arguments UNIX_COMMAND "${ARGUMENTS}")
@@ -16,7 +17,9 @@ foreach(program IN LISTS programs)
   endif()
   execute_process(COMMAND ${program} ${arguments} ${label}
                   OUTPUT_VARIABLE printed RESULT_VARIABLE status)
-  if(NOT status EQUAL 0)
+  if(EXPECT_FAILURE AND status EQUAL 0)
+    message(FATAL_ERROR "${program} passed but should have failed:\n${printed}")
+  elseif(NOT EXPECT_FAILURE AND NOT status EQUAL 0)
     message(FATAL_ERROR "${program} failed (${status}):\n${printed}")
   endif()
   string(APPEND text "${printed}")

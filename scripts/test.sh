@@ -9,8 +9,10 @@
 # ThreadSanitizer: the rest of the suite is single-threaded.
 #
 # The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors,
-# running the tutorial programs whose output the pages show; it has no ctest tests, so it comes
-# first and ctest's summary of the last configuration closes the output.
+# running the tutorial programs whose output the pages show, then reads the built site in headless
+# Chromium with the network cut (docs/check_site.py): raw TeX, a broken image or a broken local
+# link fails it. It has no ctest tests, so it comes first and ctest's summary of the last
+# configuration closes the output.
 #
 # Usage: scripts/test.sh [docs] [tsan] [gcc] [clang] [sanitize]    (default: all five)
 set -euo pipefail
@@ -33,7 +35,7 @@ for config in "${configs[@]}"; do
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
         tsan)     args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DBACKPROP_BUILD_EXAMPLES=OFF
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=thread") ;;
-        docs)     require_packages doxygen graphviz
+        docs)     require_packages doxygen graphviz libjs-mathjax chromium python3
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
         *) echo "unknown configuration '$config' (docs, tsan, gcc, clang or sanitize)" >&2; exit 2 ;;
@@ -41,7 +43,8 @@ for config in "${configs[@]}"; do
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"
     case "$config" in
-        docs) cmake --build "build/$config" ;;
+        docs) cmake --build "build/$config"
+              /usr/bin/python3 docs/check_site.py build/docs/html docs ;;
         tsan) cmake --build "build/$config" --target backprop_thread_tests
               "build/$config/tests/backprop_thread_tests" ;;
         *)    cmake --build "build/$config"

@@ -12,6 +12,7 @@
 #include "data/batches.hpp"
 #include "data/csv.hpp"
 #include "data/synthetic.hpp"
+#include "io/graphviz.hpp"
 #include "io/serialize.hpp"
 #include "layers/activations.hpp"
 #include "layers/dense.hpp"

@@ -1,0 +1,76 @@
+// The checkers of the tutorial's code exercises. Each exercise is a free function over Eigen
+// matrices that a learner writes (in <name>.cpp, where it starts as a stub); the checker compares
+// it with finite differences of a loss through the forward function, in double, on random
+// inputs, and prints what it found. <name>_solution.cpp is the same file, solved.
+#pragma once
+
+#include <backprop/backprop.hpp>
+
+#include <cstdio>
+
+namespace exercises {
+
+/// Tutorial 7: Tanh's backward, written with Tanh's output Y = tanh(X) and dY = ∂L/∂Y.
+Eigen::MatrixXd tanh_backward(const Eigen::MatrixXd& Y, const Eigen::MatrixXd& dY);
+
+/// Tutorial 2: a Dense layer's backward, given the cached input X, the weights W and dZ.
+struct DenseGradients {
+    Eigen::MatrixXd dW, db, dX;
+};
+DenseGradients dense_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& W,
+                              const Eigen::MatrixXd& dZ);
+
+namespace detail {
+
+// Prints one gradient's relative error against finite differences; true if below 1e-7.
+inline bool report(const char* name, const Eigen::MatrixXd& analytic,
+                   const backprop::GradientError& error) {
+    const bool zero = analytic.size() == 0 || analytic.isZero(0);
+    const bool ok = !zero && error.passes(1e-7);
+    std::printf("%-3s relative error %.1e  %s\n", name, error.max_relative_error,
+                ok ? "ok" : zero ? "WRONG (all zero: not written yet?)" : "WRONG");
+    return ok;
+}
+
+}  // namespace detail
+
+// L = Σ G∘f(X) for a fixed random G, so that ∂L/∂f(X) = G and every element counts differently.
+inline int check_tanh_backward() {
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(4, 3) * 2;
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(4, 3);
+    const auto loss = [&](const Eigen::MatrixXd& x) { return (G.array() * x.array().tanh()).sum(); };
+    const Eigen::MatrixXd dX = tanh_backward(X.array().tanh(), G);
+    const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
+                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+    std::printf(ok ? "tanh_backward is right\n" : "tanh_backward is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+inline int check_dense_backward() {
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(4, 5);
+    const Eigen::MatrixXd W = Eigen::MatrixXd::Random(5, 3);
+    const Eigen::MatrixXd b = Eigen::MatrixXd::Random(1, 3);
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(4, 3);
+    const auto loss = [&](const Eigen::MatrixXd& x, const Eigen::MatrixXd& w,
+                          const Eigen::MatrixXd& bias) {
+        return (G.array() * ((x * w).rowwise() + bias.row(0)).array()).sum();
+    };
+    const DenseGradients d = dense_backward(X, W, G);
+    bool ok = d.dW.rows() == 5 && d.dW.cols() == 3 && d.db.rows() == 1 && d.db.cols() == 3 &&
+              d.dX.rows() == 4 && d.dX.cols() == 5;
+    if (!ok) {
+        std::printf("a gradient has the wrong shape: dW must be (5, 3), db (1, 3), dX (4, 5)\n");
+    } else {
+        using M = Eigen::MatrixXd;
+        ok &= detail::report("dW", d.dW, backprop::check_gradient(
+                                             [&](const M& w) { return loss(X, w, b); }, W, d.dW));
+        ok &= detail::report("db", d.db, backprop::check_gradient(
+                                             [&](const M& v) { return loss(X, W, v); }, b, d.db));
+        ok &= detail::report("dX", d.dX, backprop::check_gradient(
+                                             [&](const M& x) { return loss(x, W, b); }, X, d.dX));
+    }
+    std::printf(ok ? "dense_backward is right\n" : "dense_backward is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+}  // namespace exercises
