@@ -21,6 +21,13 @@ enum class GradientMode {
     accumulate  ///< dW += the gradient of this batch: micro-batches summed before one step.
 };
 
+/// How a layer with a train and an eval behaviour (dropout, batch normalisation) acts in
+/// forward(). Such a layer has `set_mode(Mode)`; Sequential::set_mode reaches every one.
+enum class Mode {
+    train,  ///< forward() as in training (the default).
+    eval    ///< forward() as at inference; predict() always acts so.
+};
+
 /// Which optimiser wrote an OptimizerState. A state may only be continued by the same kind of
 /// optimiser; its number is what checkpoint files record.
 enum class OptimizerKind : std::uint32_t {

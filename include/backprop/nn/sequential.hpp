@@ -17,12 +17,6 @@
 
 namespace backprop {
 
-/// How layers with a train and an eval behaviour (dropout, batch normalisation) act in forward().
-enum class Mode {
-    train,  ///< forward() as in training (the default).
-    eval    ///< forward() as at inference; predict() always acts so.
-};
-
 namespace detail {
 
 /// Whether a layer has a fixed number of inputs and outputs, in() and out().
