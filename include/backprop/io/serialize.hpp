@@ -543,7 +543,7 @@ inline std::uint32_t read_architecture(Reader& in, const ModelLayout& layout) {
 }
 
 /// A checkpoint's optimiser record, checked against `expected` when there is one: the same
-/// kind, the same settings but "lr", and a learning rate that set_lr accepts. Returns the file's
+/// kind, the same settings but "lr", and a learning rate that set_lr accepts exactly. Returns the file's
 /// settings.
 inline std::vector<Setting> read_optimizer(Reader& in, const ExpectedOptimizer* expected,
                                     OptimizerKind& kind) {
@@ -579,7 +579,8 @@ inline std::vector<Setting> read_optimizer(Reader& in, const ExpectedOptimizer* 
         if (file.name == "lr") {
             if (!expected->accepts_lr(file.value)) {
                 in.fail("the file's learning rate is " + format_number(file.value) +
-                        " but must be finite and positive");
+                        " but must be finite and positive, and a value of the optimiser's scalar "
+                        "type");
             }
         } else if (std::memcmp(&file.value, &given.value, sizeof(double)) != 0) {
             in.fail("the file's " + std::string(expected->name) + " has " + file.name + " = " +
@@ -742,9 +743,9 @@ void commit_states(Model& model, Decoded& file) {
 template <typename Optimizer>
 ExpectedOptimizer expected_optimizer(const Optimizer& optimizer) {
     using Scalar = std::decay_t<decltype(optimizer.lr())>;
-    const auto accepts_lr = [](double lr) {
+    const auto accepts_lr = [](double lr) {  // what set_lr takes, and no rounding on the way
         return std::isfinite(lr) && lr > 0 && lr <= std::numeric_limits<Scalar>::max() &&
-               static_cast<Scalar>(lr) > 0;
+               static_cast<double>(static_cast<Scalar>(lr)) == lr;
     };
     ExpectedOptimizer expected{Optimizer::name, optimizer.kind(), {}, accepts_lr};
     optimizer.for_each_setting(
