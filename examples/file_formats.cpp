@@ -62,10 +62,24 @@ int main() {
     std::cout << "\nloading it into models it does not fit:\n";
     bp::Dense<double> as_double(2, 1);
     bp::Dense<float> wider(3, 1);
+    bp::Sequential<bp::Dense<float>, bp::ReLU<float>> with_relu(bp::Dense<float>(2, 1),
+                                                                 bp::ReLU<float>());
     ok &= refused(bytes, as_double);
     ok &= refused(bytes, wider);
+    ok &= refused(bytes, with_relu);
     ok &= refused(bytes.substr(0, bytes.size() - 2), loaded);
     std::remove("model.bin");
+
+    // [checkpoint]
+    bp::Sequential<bp::Dense<float>, bp::Tanh<float>, bp::Dense<float>> net(
+        bp::Dense<float>(2, 4, 1), bp::Tanh<float>(), bp::Dense<float>(4, 1, 2));
+    bp::Adam<float> adam(0.01f);
+    // … some training steps, then:
+    bp::save_checkpoint("run.ckpt", net, adam);  // parameters, optimiser state and settings
+    // later, in a new process, objects built the same way:
+    bp::load_checkpoint("run.ckpt", net, adam);  // resume: training goes on bit for bit
+    // [checkpoint]
+    std::remove("run.ckpt");
 
     std::ofstream("samples.csv") << "x1,x2,label\n0.5,1.5,0\n2,-1,1\n3,0.25,1\n-1,4,2\n";
     // [csv]

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes the fuzzers' seed corpus: a few valid inputs of each loader and a few near misses.
 
-Run once from anywhere; the output is committed under fuzz/corpus/. The parameter files follow
-docs/file_format.md and fit the harness's models: a float Dense(3, 2) and a double Dense(2, 2).
+Run once from anywhere; the output is committed under fuzz/corpus/. The parameter files and
+checkpoints follow docs/file_format.md (versions 1 and 2) and fit the harness's models.
 """
 import math
 import pathlib
@@ -11,15 +11,70 @@ import struct
 HERE = pathlib.Path(__file__).resolve().parent
 
 
+SPECIALS = [0.5, -0.0, math.inf, -1.25, 1e-30, math.nan, 3.0, -2.0]
+
+
+def values(fmt, shapes, start=0):
+    count = sum(rows * cols for rows, cols in shapes)
+    return b"".join(struct.pack(fmt, SPECIALS[(start + i) % len(SPECIALS)]) for i in range(count))
+
+
 def parameter_file(dtype, shapes, version=1, magic=b"BACKPROP"):
+    """A version 1 file: the tensors' shapes, then their values."""
     code, fmt = {"float32": (1, "<f"), "float64": (2, "<d")}[dtype]
     out = magic + struct.pack("<IIQ", version, code, len(shapes))
     for rows, cols in shapes:
         out += struct.pack("<QQ", rows, cols)
-    specials = [0.5, -0.0, math.inf, -1.25, 1e-30, math.nan, 3.0, -2.0]
-    count = sum(rows * cols for rows, cols in shapes)
-    for i in range(count):
-        out += struct.pack(fmt, specials[i % len(specials)])
+    return out + values(fmt, shapes)
+
+
+def name(text):
+    return struct.pack("<B", len(text)) + text.encode()
+
+
+def settings(pairs):
+    return struct.pack("<I", len(pairs)) + b"".join(name(k) + struct.pack("<d", v) for k, v in pairs)
+
+
+def dense(rows, cols):
+    """The layer record of a Dense(rows, cols) and the shapes of its W and b."""
+    record = (name("Dense") + settings([("in", rows), ("out", cols)]) + struct.pack("<I", 2) +
+              name("W") + struct.pack("<QQ", rows, cols) + name("b") + struct.pack("<QQ", 1, cols))
+    return record, [(rows, cols), (1, cols)]
+
+
+def activation(kind, pairs=()):
+    return name(kind) + settings(list(pairs)) + struct.pack("<I", 0), []
+
+
+# An optimiser's kind code, its settings, and the number of moments its states keep.
+OPTIMIZERS = {
+    "SGD": (1, [("lr", 0.1), ("weight_decay", 0.0)], 0),
+    "Momentum": (2, [("lr", 0.1), ("momentum", 0.9), ("nesterov", 0.0), ("weight_decay", 0.0)], 1),
+    "Adam": (4, [("lr", 0.001), ("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8)], 2),
+}
+
+
+def version_2_file(dtype, layers, optimizer=None, steps=3):
+    """A version 2 parameter file, or a checkpoint of `optimizer` after `steps` steps (0: every
+    state fresh)."""
+    code, fmt = {"float32": (1, "<f"), "float64": (2, "<d")}[dtype]
+    shapes = [shape for _, layer_shapes in layers for shape in layer_shapes]
+    out = b"BACKPROP" + struct.pack("<IIII", 2, code, 2 if optimizer else 1, len(layers))
+    out += b"".join(record for record, _ in layers)
+    if optimizer:
+        kind, pairs, _ = OPTIMIZERS[optimizer]
+        if dtype == "float32":  # a float optimiser's settings are floats, widened to float64
+            pairs = [(k, struct.unpack("<f", struct.pack("<f", v))[0]) for k, v in pairs]
+        out += struct.pack("<I", kind) + settings(pairs)
+    out += values(fmt, shapes)
+    if optimizer:
+        kind, _, moments = OPTIMIZERS[optimizer]
+        if steps == 0:
+            kind, moments = 0, 0
+        for shape in shapes:
+            out += struct.pack("<Iq", kind, steps) + b"".join(
+                values(fmt, [shape], start=m + 1) for m in range(moments))
     return out
 
 
@@ -29,14 +84,33 @@ def write(folder, name, data):
     (path / name).write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
-float_model = parameter_file("float32", [(3, 2), (1, 2)])
-double_model = parameter_file("float64", [(2, 2), (1, 2)])
-write("load_parameters", "float_dense_3x2", float_model)
-write("load_parameters", "double_dense_2x2", double_model)
-write("load_parameters", "truncated", double_model[:-5])
-write("load_parameters", "version_2", parameter_file("float32", [(3, 2), (1, 2)], version=2))
+# The harness's models: a float Dense(3, 2), and a double Dense(2, 2) → LeakyReLU(0.25) →
+# Dense(2, 1) (see fuzz_load_parameters.cpp).
+float_model = [dense(3, 2)]
+double_model = [dense(2, 2), activation("LeakyReLU", [("slope", 0.25)]), dense(2, 1)]
+
+float_v1 = parameter_file("float32", [(3, 2), (1, 2)])
+double_v1 = parameter_file("float64", [(2, 2), (1, 2)])
+write("load_parameters", "float_dense_3x2", float_v1)
+write("load_parameters", "double_dense_2x2", double_v1)
+write("load_parameters", "truncated", double_v1[:-5])
+write("load_parameters", "version_3", parameter_file("float32", [(3, 2), (1, 2)], version=3))
 write("load_parameters", "wrong_shape", parameter_file("float64", [(2, 3), (1, 3)]))
 write("load_parameters", "no_tensors", b"BACKPROP" + struct.pack("<IIQ", 1, 0, 0))
+
+write("load_parameters", "v2_float_dense", version_2_file("float32", float_model))
+write("load_parameters", "v2_double_net", version_2_file("float64", double_model))
+write("load_parameters", "v2_other_slope", version_2_file(
+    "float64", [dense(2, 2), activation("LeakyReLU", [("slope", 0.01)]), dense(2, 1)]))
+write("load_parameters", "v2_tanh", version_2_file(
+    "float64", [dense(2, 2), activation("Tanh"), dense(2, 1)]))
+write("load_parameters", "v2_relu_alone", version_2_file("float32", [activation("ReLU")]))
+write("load_parameters", "ckpt_float_momentum",
+      version_2_file("float32", float_model, optimizer="Momentum"))
+write("load_parameters", "ckpt_double_adam", version_2_file("float64", double_model, "Adam"))
+write("load_parameters", "ckpt_double_sgd", version_2_file("float64", double_model, "SGD"))
+write("load_parameters", "ckpt_fresh", version_2_file("float32", float_model, "Momentum", 0))
+write("load_parameters", "ckpt_truncated", version_2_file("float64", double_model, "Adam")[:-9])
 
 write("load_csv", "header", "x1,x2,label\n0.5,-1e-3,1\n2,3,0\n")
 write("load_csv", "iris_like", "150,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n"
