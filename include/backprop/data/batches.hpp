@@ -145,19 +145,22 @@ public:
         /// the next one overwrites).
         class iterator {
         public:
-            using iterator_category = std::input_iterator_tag;
-            using value_type = Batch;
-            using difference_type = std::ptrdiff_t;
-            using pointer = const Batch*;
-            using reference = const Batch&;
+            using iterator_category = std::input_iterator_tag;  ///< Single pass.
+            using value_type = Batch;                           ///< A batch.
+            using difference_type = std::ptrdiff_t;             ///< As the standard asks.
+            using pointer = const Batch*;                       ///< To the batch buffer.
+            using reference = const Batch&;                     ///< To the batch buffer.
 
-            reference operator*() const { return *batch_; }
-            pointer operator->() const { return batch_; }
+            reference operator*() const { return *batch_; }  ///< The current batch.
+            pointer operator->() const { return batch_; }    ///< The current batch.
+            /// Gathers the next batch into the buffer.
             iterator& operator++() {
                 batch_ = owner_->gather(++k_);
                 return *this;
             }
+            /// Whether both are at the same batch of the epoch.
             bool operator==(const iterator& other) const { return k_ == other.k_; }
+            /// Whether they are at different batches of the epoch.
             bool operator!=(const iterator& other) const { return k_ != other.k_; }
 
         private:
@@ -174,6 +177,7 @@ public:
             first.batch_ = owner_->gather(0);
             return first;
         }
+        /// Past the last batch.
         iterator end() const { return iterator(owner_, owner_->batches_per_epoch()); }
         Eigen::Index size() const { return owner_->batches_per_epoch(); }  ///< Batches in it.
 
