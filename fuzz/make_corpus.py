@@ -117,3 +117,11 @@ write("load_csv", "iris_like", "150,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0
       "4.9,3.0,1.4,0.2,0\n6.3,3.3,6.0,2.5,2\n")
 write("load_csv", "windows", " 1 ,\t2,3\r\n\r\n4,5,6\r\n")
 write("load_csv", "malformed", "1,2,3\n4,x,6\n7,8\n")
+write("load_csv", "bom_header", b"\xef\xbb\xbfx,label\n1,0\n2,1\n")
+write("load_csv", "bom_samples", b"\xef\xbb\xbf1,0\r\n2,1\r\n")
+write("load_csv", "escaped_bytes", b"1,2,3\n4,a\x01\x00\xc3\xa9\x1b[31m,6\n")
+write("load_csv", "header_mix", "0.1,O.2,1\n0.3,0.4,0\n")
+write("load_csv", "huge_labels",
+      "1,16777215\n2,16777216\n3,2147483647\n4,123456789012345678901234567890\n")
+write("load_csv", "signed_first_line", "+1,.5,1.,0\n1e39,-2E+2,1e-40,1\n")
+write("load_csv", "trailing_comma", "1,2,0,\n3,4,1,\n")
