@@ -24,6 +24,7 @@
 /// and optimiser unchanged. A round trip is bit-exact (NaN payloads and signed zeros included).
 
 #include "../detail/shape.hpp"
+#include "../detail/text.hpp"
 #include "../layers/parameter.hpp"
 #include "../nn/model.hpp"
 
@@ -98,20 +99,6 @@ inline int moments_of(OptimizerKind kind) {
     }
 }
 
-/// `bytes` with every byte that is not printable ASCII written as \xNN, for messages.
-inline std::string escaped(const std::string& bytes) {
-    std::string text;
-    for (const char byte : bytes) {
-        const auto c = static_cast<unsigned char>(byte);
-        if (c >= 0x20 && c < 0x7f) {
-            text.push_back(byte);
-        } else {
-            const char* hex = "0123456789abcdef";
-            text += std::string("\\x") + hex[c >> 4] + hex[c & 15];
-        }
-    }
-    return text;
-}
 
 /// The shortest decimal that reads back as `value` (as a float, when `value` is one: a float
 /// model's slope of 0.2f reads "0.2", not "0.20000000298023224"), for messages.
@@ -141,9 +128,9 @@ struct Setting {
 
 /// "LeakyReLU(slope=0.01)", "ReLU": a layer or optimiser as messages name it.
 inline std::string describe(const std::string& kind, const std::vector<Setting>& settings) {
-    std::string text = escaped(kind);
+    std::string text = escape_bytes(kind);
     for (std::size_t s = 0; s < settings.size(); ++s) {
-        text += (s == 0 ? "(" : ", ") + escaped(settings[s].name) + "=" +
+        text += (s == 0 ? "(" : ", ") + escape_bytes(settings[s].name) + "=" +
                 format_number(settings[s].value);
     }
     return settings.empty() ? text : text + ")";
@@ -182,7 +169,7 @@ struct ModelLayout {
 
 /// "layer 2 (Dense)", for messages.
 inline std::string layer_name(std::size_t index, const std::string& kind) {
-    return "layer " + std::to_string(index) + " (" + escaped(kind) + ")";
+    return "layer " + std::to_string(index) + " (" + escape_bytes(kind) + ")";
 }
 
 /// The layout of `model`; throws std::invalid_argument (naming `call`) if its tensors do not all
@@ -267,7 +254,7 @@ Scalar get_value(const unsigned char* bytes) {
 /// Appends a name: its length (one byte, so at most 255), then its bytes.
 inline void put_name(std::string& out, const std::string& name) {
     if (name.size() > 255) {
-        fail("save: the name '", escaped(name), "' is ", name.size(),
+        fail("save: the name '", escape_bytes(name), "' is ", name.size(),
              " bytes long; a file holds names of at most 255");
     }
     put_le(out, name.size(), 1);
@@ -455,7 +442,7 @@ inline void read_magic(Reader& in) {
     in.bytes(magic, sizeof magic, "magic");
     if (std::memcmp(magic, parameter_magic, sizeof magic) != 0) {
         in.fail("not a backprop parameter file: the magic is '" +
-                escaped(std::string(reinterpret_cast<const char*>(magic), sizeof magic)) +
+                escape_bytes(std::string(reinterpret_cast<const char*>(magic), sizeof magic)) +
                 "' but should be 'BACKPROP'");
     }
 }
@@ -526,7 +513,7 @@ inline std::uint32_t read_architecture(Reader& in, const ModelLayout& layout) {
             const std::string name = in.name("the name of tensor " + std::to_string(t) + " of " +
                                              named);
             if (name != tensor.name) {
-                in.fail(named + " tensor " + std::to_string(t) + " is '" + escaped(name) +
+                in.fail(named + " tensor " + std::to_string(t) + " is '" + escape_bytes(name) +
                         "' in the file but '" + tensor.name + "' in the model");
             }
             const std::string what = named + " tensor '" + tensor.name + "'";
@@ -562,7 +549,7 @@ inline std::vector<Setting> read_optimizer(Reader& in, const ExpectedOptimizer* 
     }
     const auto names = [](const std::vector<Setting>& list) {
         std::string text;
-        for (const auto& setting : list) text += (text.empty() ? "" : ", ") + escaped(setting.name);
+        for (const auto& setting : list) text += (text.empty() ? "" : ", ") + escape_bytes(setting.name);
         return "(" + text + ")";
     };
     bool same_names = settings.size() == expected->settings.size();
