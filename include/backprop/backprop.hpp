@@ -23,6 +23,7 @@
 #include "nn/model.hpp"
 #include "nn/sequential.hpp"
 #include "optim/adam.hpp"
+#include "optim/clip.hpp"
 #include "optim/momentum.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
