@@ -59,9 +59,9 @@ struct LibraryStep {
     Scalar operator()(const X& x, const Y& y) {
         const Scalar loss = mse.forward(layer2.forward(hidden(layer1.forward(x))), y);
         const auto& grads2 = layer2.backward(mse.backward());
-        const auto& grads1 = layer1.backward_parameters(hidden_backward(grads2.dX));
-        sgd.step(layer2, grads2);
-        sgd.step(layer1, grads1);
+        layer1.backward_parameters(hidden_backward(grads2.dX));
+        sgd.step(layer2);
+        sgd.step(layer1);
         return loss;
     }
 
@@ -78,7 +78,7 @@ private:
     template <typename DA>
     const auto& hidden_backward(const DA& dA) {
         if constexpr (Relu) {
-            return relu.backward(dA);
+            return relu.backward(dA).dX;
         } else {
             return dA;
         }

@@ -249,7 +249,7 @@ TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and
         const auto step = [&] {
             loss.forward(net.forward(data.X), labels);
             net.backward(loss.backward());
-            net.step(optimizer);
+            optimizer.step(net);
         };
         step();
         return count_allocations([&] {
