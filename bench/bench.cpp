@@ -1,6 +1,8 @@
-// Times one full SGD training step (forward, MSE loss, every backward, the update) through the
-// library and through the hand-written raw-Eigen step of steps.hpp, on each workload in float and
-// double, and prints their ratios measured in the same run, with the machine's GEMM peak.
+// Times one full SGD training step (forward, MSE loss, every backward, the update) on each
+// workload in float and double, four ways (steps.hpp): the library with its layers driven by hand,
+// the same with the optimiser's finiteness check off, the same layers in a Sequential, and the
+// hand-written raw-Eigen step; and prints their ratios measured in the same run, with the
+// machine's GEMM peak.
 //
 // Usage: backprop_bench [--pytorch=FILE] [Google Benchmark flags]
 //   FILE holds compare_pytorch.py's timings, "workload dtype threads min_us median_us" a line;
@@ -56,18 +58,27 @@ const char* dtype_name() {
     return sizeof(Scalar) == sizeof(float) ? "float" : "double";
 }
 
-/// Times `Step` on workload `w`: one step per iteration, same data every step.
-template <typename Scalar, int In, int Hidden, int Out, bool Relu, typename Step>
-void time_step(benchmark::State& state, const Workload& w) {
-    bench::LibraryStep<Scalar, In, Hidden, Out, Relu> library(w.in, w.hidden, w.out,
-                                                        learning_rate<Scalar>);
-    Step step = [&] {
-        if constexpr (std::is_same_v<Step, decltype(library)>) {
-            return library;
-        } else {
-            return Step(library, w.batch);
-        }
-    }();
+/// The ways a step is timed; what each is called in the benchmark's names.
+enum class Variant {
+    library,    ///< "library": LibraryStep, the finiteness check on (the default)
+    unchecked,  ///< "library_nocheck": LibraryStep with SGD::set_check_finite(false)
+    sequential, ///< "sequential": SequentialStep, the check on
+    raw         ///< "raw": RawStep
+};
+
+const char* variant_name(Variant v) {
+    switch (v) {
+        case Variant::library: return "library";
+        case Variant::unchecked: return "library_nocheck";
+        case Variant::sequential: return "sequential";
+        case Variant::raw: return "raw";
+    }
+    return "";
+}
+
+/// Times `step` on workload `w`: one step per iteration, same data every step.
+template <typename Scalar, int In, int Out, typename Step>
+void run_steps(benchmark::State& state, const Workload& w, Step& step) {
     const bench::Batch<Scalar, In, Out> data(w.batch, w.in, w.out, 3);
     Scalar loss = 0;
     for (auto _ : state) {
@@ -78,6 +89,23 @@ void time_step(benchmark::State& state, const Workload& w) {
         state.SkipWithError("the loss diverged: lower the learning rate");
     }
     state.counters["useful_flops"] = w.useful_flops();
+}
+
+/// Times variant V of the step on workload `w`; every variant starts from the same parameters.
+template <typename Scalar, int In, int Hidden, int Out, bool Relu, Variant V>
+void time_step(benchmark::State& state, const Workload& w) {
+    bench::LibraryStep<Scalar, In, Hidden, Out, Relu> library(
+        w.in, w.hidden, w.out, learning_rate<Scalar>, V != Variant::unchecked);
+    if constexpr (V == Variant::library || V == Variant::unchecked) {
+        run_steps<Scalar, In, Out>(state, w, library);
+    } else if constexpr (V == Variant::sequential) {
+        bench::SequentialStep<Scalar, In, Hidden, Out, Relu> sequential(w.in, w.hidden, w.out,
+                                                                        learning_rate<Scalar>);
+        run_steps<Scalar, In, Out>(state, w, sequential);
+    } else {
+        bench::RawStep<Scalar, In, Hidden, Out, Relu> raw(library, w.batch);
+        run_steps<Scalar, In, Out>(state, w, raw);
+    }
 }
 
 /// max |a − b| over the coefficients. (A plain loop: GCC 12 warns falsely inside Eigen's
@@ -93,33 +121,44 @@ double max_abs_difference(const A& a, const B& b) {
     return difference;
 }
 
-/// Checks that the library and the raw step take the same steps, then registers the
-/// library and raw benchmarks of workload `w` in Scalar.
+/// Checks that the library (check on and off), the Sequential and the raw step take the same
+/// steps, then registers the four benchmarks of workload `w` in Scalar.
 template <typename Scalar, int In, int Hidden, int Out, bool Relu>
 void register_workload(const Workload& w) {
-    using Library = bench::LibraryStep<Scalar, In, Hidden, Out, Relu>;
-    using Raw = bench::RawStep<Scalar, In, Hidden, Out, Relu>;
     {
-        Library library(w.in, w.hidden, w.out, learning_rate<Scalar>);
-        Raw raw(library, w.batch);
+        bench::LibraryStep<Scalar, In, Hidden, Out, Relu> library(w.in, w.hidden, w.out,
+                                                                  learning_rate<Scalar>);
+        bench::LibraryStep<Scalar, In, Hidden, Out, Relu> unchecked(
+            w.in, w.hidden, w.out, learning_rate<Scalar>, false);
+        bench::SequentialStep<Scalar, In, Hidden, Out, Relu> sequential(w.in, w.hidden, w.out,
+                                                                        learning_rate<Scalar>);
+        bench::RawStep<Scalar, In, Hidden, Out, Relu> raw(library, w.batch);
         const bench::Batch<Scalar, In, Out> data(w.batch, w.in, w.out, 3);
+        const double tolerance = sizeof(Scalar) == sizeof(float) ? 1e-4 : 1e-10;
         for (int i = 0; i < 3; ++i) {
-            const double a = library(data.X, data.y);
-            const double b = raw(data.X, data.y);
-            const double dW = max_abs_difference(library.layer1.W, raw.W1);
-            const double tolerance = sizeof(Scalar) == sizeof(float) ? 1e-4 : 1e-10;
-            if (std::abs(a - b) > tolerance * std::abs(b) || dW > tolerance) {
-                std::fprintf(stderr, "%s/%s: the library and the raw step disagree at step %d\n",
-                             w.name, dtype_name<Scalar>(), i + 1);
-                std::exit(1);
-            }
+            const double reference = raw(data.X, data.y);
+            const auto agrees = [&](const char* name, double loss, const auto& first_layer) {
+                const double dW = max_abs_difference(first_layer.W, raw.W1);
+                if (std::abs(loss - reference) > tolerance * std::abs(reference) ||
+                    dW > tolerance) {
+                    std::fprintf(stderr, "%s/%s: the %s and the raw step disagree at step %d\n",
+                                 w.name, dtype_name<Scalar>(), name, i + 1);
+                    std::exit(1);
+                }
+            };
+            agrees("library", library(data.X, data.y), library.first_layer());
+            agrees("library_nocheck", unchecked(data.X, data.y), unchecked.first_layer());
+            agrees("sequential", sequential(data.X, data.y), sequential.first_layer());
         }
     }
     const std::string prefix = std::string(w.name) + "/" + dtype_name<Scalar>() + "/";
-    benchmark::RegisterBenchmark((prefix + "library").c_str(),
-                                 time_step<Scalar, In, Hidden, Out, Relu, Library>, w);
-    benchmark::RegisterBenchmark((prefix + "raw").c_str(),
-                                 time_step<Scalar, In, Hidden, Out, Relu, Raw>, w);
+    const auto add = [&](Variant v, void (*time)(benchmark::State&, const Workload&)) {
+        benchmark::RegisterBenchmark((prefix + variant_name(v)).c_str(), time, w);
+    };
+    add(Variant::library, time_step<Scalar, In, Hidden, Out, Relu, Variant::library>);
+    add(Variant::unchecked, time_step<Scalar, In, Hidden, Out, Relu, Variant::unchecked>);
+    add(Variant::sequential, time_step<Scalar, In, Hidden, Out, Relu, Variant::sequential>);
+    add(Variant::raw, time_step<Scalar, In, Hidden, Out, Relu, Variant::raw>);
 }
 
 /// C = A·B with n×n matrices: the machine's GEMM peak, in FLOP per step.
@@ -222,6 +261,18 @@ public:
                 row(*w, dtype);
             }
         }
+        std::printf("\nThe same run: the Sequential step (net.forward, net.backward, sgd.step(net)), "
+                    "and the library step without the\nfiniteness check "
+                    "(set_check_finite(false)); check on/off is library/library_nocheck.\n\n");
+        std::printf("%-17s %-6s %10s %15s %15s %10s %15s %15s\n", "workload", "dtype",
+                    "sequential", "seq/raw min", "seq/raw med", "nocheck", "on/off min",
+                    "on/off med");
+        for (const Workload* w : workloads) {
+            for (const char* dtype : {"float", "double"}) {
+                sequential_row(*w, dtype);
+            }
+        }
+        std::printf("\n");
         for (const char* dtype : {"float", "double"}) {
             const auto peak = times_.find(std::string("gemm_peak/") + dtype);
             if (peak != times_.end()) {
@@ -263,6 +314,25 @@ private:
                         t.median_us / lib.median());
         }
         std::printf("\n");
+    }
+
+    void sequential_row(const Workload& w, const std::string& dtype) {
+        const std::string prefix = std::string(w.name) + "/" + dtype + "/";
+        const auto library = times_.find(prefix + "library");
+        const auto unchecked = times_.find(prefix + "library_nocheck");
+        const auto sequential = times_.find(prefix + "sequential");
+        const auto raw = times_.find(prefix + "raw");
+        if (library == times_.end() || unchecked == times_.end() ||
+            sequential == times_.end() || raw == times_.end()) {
+            return;
+        }
+        const Times& seq = sequential->second;
+        const Times& on = library->second;
+        const Times& off = unchecked->second;
+        std::printf("%-17s %-6s %10.3f %15.3f %15.3f %10.3f %15.3f %15.3f\n", w.name,
+                    dtype.c_str(), seq.median(), seq.min() / raw->second.min(),
+                    seq.median() / raw->second.median(), off.median(), on.min() / off.min(),
+                    on.median() / off.median());
     }
 
     std::map<std::string, TorchTime> pytorch_;

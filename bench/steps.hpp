@@ -1,9 +1,10 @@
 #pragma once
-// The two training steps the benchmark compares, for a two-layer net
+// The training steps the benchmark compares, for a two-layer net
 //   Z1 = X·W1 + b1,  A1 = ReLU(Z1) (or A1 = Z1 without Relu),  Z2 = A1·W2 + b2,
 //   L = MSE(Z2, y),  then SGD on W1, b1, W2, b2,
-// once through the library and once written by hand in raw Eigen. Both start from the same
-// parameters and take the same step, so the benchmark can check that they agree before timing.
+// through the library twice (layers driven by hand, and the same layers in a Sequential) and once
+// written by hand in raw Eigen. All start from the same parameters and take the same step, so the
+// benchmark can check that they agree before timing.
 //
 // Shapes (rows are samples): X (batch, in), W1 (in, hidden), W2 (hidden, out), y (batch, out).
 // In, Hidden and Out may be fixed at compile time or Eigen::Dynamic; the batch is always dynamic.
@@ -13,6 +14,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace bench {
 
@@ -43,7 +45,10 @@ auto product(const A& a, const B& b) {
     }
 }
 
-/// One SGD step through the library, as a user writes it; with Relu, a ReLU between the layers.
+/// One SGD step through the library, with the layers driven by hand as a user writes it (the
+/// notebook's chain); with Relu, a ReLU between the layers. The first layer computes no dX
+/// (backward_parameters), as Sequential::backward does. `sgd.step(layer)` checks that every
+/// gradient is finite unless `check_finite` is false (the benchmark times both).
 template <typename Scalar, int In, int Hidden, int Out, bool Relu = false>
 struct LibraryStep {
     backprop::Dense<Scalar, In, Hidden> layer1;
@@ -52,18 +57,22 @@ struct LibraryStep {
     backprop::MSE<Scalar, Out> mse;
     backprop::SGD<Scalar> sgd;
 
-    LibraryStep(Index in, Index hidden, Index out, Scalar lr)
-        : layer1(in, hidden, 1), layer2(hidden, out, 2), sgd(lr) {}
+    LibraryStep(Index in, Index hidden, Index out, Scalar lr, bool check_finite = true)
+        : layer1(in, hidden, 1), layer2(hidden, out, 2), sgd(lr) {
+        sgd.set_check_finite(check_finite);
+    }
 
     template <typename X, typename Y>
     Scalar operator()(const X& x, const Y& y) {
         const Scalar loss = mse.forward(layer2.forward(hidden(layer1.forward(x))), y);
         const auto& grads2 = layer2.backward(mse.backward());
-        const auto& grads1 = layer1.backward_parameters(hidden_backward(grads2.dX));
-        sgd.step(layer2, grads2);
-        sgd.step(layer1, grads1);
+        layer1.backward_parameters(hidden_backward(grads2.dX));
+        sgd.step(layer2);
+        sgd.step(layer1);
         return loss;
     }
+
+    const backprop::Dense<Scalar, In, Hidden>& first_layer() const { return layer1; }
 
 private:
     template <typename Z>
@@ -78,9 +87,48 @@ private:
     template <typename DA>
     const auto& hidden_backward(const DA& dA) {
         if constexpr (Relu) {
-            return relu.backward(dA);
+            return relu.backward(dA).dX;
         } else {
             return dA;
+        }
+    }
+};
+
+/// The same step through a Sequential of the same layers (Dense, ReLU, Dense; or Dense, Dense
+/// without Relu): `net.forward`, `net.backward`, `sgd.step(net)`, with the finiteness check on.
+/// Its layers are built with LibraryStep's seeds, so both start from the same parameters.
+template <typename Scalar, int In, int Hidden, int Out, bool Relu = false>
+struct SequentialStep {
+    using Layer1 = backprop::Dense<Scalar, In, Hidden>;
+    using Layer2 = backprop::Dense<Scalar, Hidden, Out>;
+    using Net = std::conditional_t<Relu,
+                                   backprop::Sequential<Layer1, backprop::ReLU<Scalar, Hidden>, Layer2>,
+                                   backprop::Sequential<Layer1, Layer2>>;
+
+    Net net;
+    backprop::MSE<Scalar, Out> mse;
+    backprop::SGD<Scalar> sgd;
+
+    SequentialStep(Index in, Index hidden, Index out, Scalar lr)
+        : net(make_net(in, hidden, out)), sgd(lr) {}
+
+    template <typename X, typename Y>
+    Scalar operator()(const X& x, const Y& y) {
+        const Scalar loss = mse.forward(net.forward(x), y);
+        net.backward(mse.backward());
+        sgd.step(net);
+        return loss;
+    }
+
+    const Layer1& first_layer() const { return net.template layer<0>(); }
+
+private:
+    static Net make_net(Index in, Index hidden, Index out) {
+        if constexpr (Relu) {
+            return Net(Layer1(in, hidden, 1), backprop::ReLU<Scalar, Hidden>(),
+                       Layer2(hidden, out, 2));
+        } else {
+            return Net(Layer1(in, hidden, 1), Layer2(hidden, out, 2));
         }
     }
 };

@@ -9,8 +9,11 @@
 // malloc. Unlike defining malloc here, this leaves AddressSanitizer's malloc in charge, so the
 // test runs unchanged under ASan. operator new and delete are replaced, as the standard allows.
 //
+// Every optimiser here checks that each gradient is finite before it steps (the default,
+// Optimizer::set_check_finite): the counts include that check.
+//
 // Its own executable: the wrapping and the replaced operator new must not reach the other tests.
-#include <steps.hpp>  // the library step and the raw-Eigen step of the benchmark
+#include <steps.hpp>  // the library, Sequential and raw-Eigen steps of the benchmark
 
 #include <catch2/catch.hpp>
 
@@ -20,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 
 extern "C" {
 void* __real_malloc(std::size_t size);
@@ -177,39 +181,59 @@ TEST_CASE("Allocation: the counters see malloc and operator new", "[allocation]"
     CHECK(counts.news == 1);
 }
 
+/// Checks that steps 2..20 of Step (LibraryStep or SequentialStep) on the notebook's 5 → 5 → 1
+/// net at batch 10, with SGD checking finiteness, allocate nothing: dynamic and fixed sizes.
+template <template <typename, int, int, int, bool> class Step, typename Scalar>
+void check_notebook_allocates_nothing() {
+    const auto check = [](auto step, auto fixed) {
+        constexpr int In = decltype(fixed)::value ? 5 : Dynamic;
+        constexpr int Out = decltype(fixed)::value ? 1 : Dynamic;
+        REQUIRE(step.sgd.checks_finite());
+        const Counts counts = count_steps<Scalar, In, Out>(step, 10, 5, 1, 20);
+        CHECK(counts.mallocs == 0);
+        CHECK(counts.news == 0);
+    };
+    const Scalar lr(0.01);
+    check(Step<Scalar, Dynamic, Dynamic, Dynamic, false>(5, 5, 1, lr), std::false_type{});
+    check(Step<Scalar, 5, 5, 1, false>(5, 5, 1, lr), std::true_type{});
+}
+
 TEMPLATE_TEST_CASE("Allocation: the notebook's net allocates nothing after its first step",
                    "[allocation]", float, double) {
     // 5 → 5 → 1 at batch 10: every product is far below Eigen's 128 KiB packing threshold.
-    SECTION("dynamic sizes") {
-        bench::LibraryStep<TestType, Dynamic, Dynamic, Dynamic> step(5, 5, 1, TestType(0.01));
-        const Counts counts = count_steps<TestType, Dynamic, Dynamic>(step, 10, 5, 1, 20);
-        CHECK(counts.mallocs == 0);
-        CHECK(counts.news == 0);
+    SECTION("layers driven by hand") {
+        check_notebook_allocates_nothing<bench::LibraryStep, TestType>();
     }
-    SECTION("fixed sizes") {
-        bench::LibraryStep<TestType, 5, 5, 1> step(5, 5, 1, TestType(0.01));
-        const Counts counts = count_steps<TestType, 5, 1>(step, 10, 5, 1, 20);
-        CHECK(counts.mallocs == 0);
-        CHECK(counts.news == 0);
+    SECTION("the same layers in a Sequential") {
+        check_notebook_allocates_nothing<bench::SequentialStep, TestType>();
     }
 }
 
 TEMPLATE_TEST_CASE("Allocation: past the first step, a large net allocates only Eigen's packing "
                    "buffers, as raw Eigen does", "[allocation]", float, double) {
     // 784 → ReLU(256) → 10 at batch 64: Eigen's GEMM mallocs its packing buffers for the products
-    // whose blocks pass 128 KiB. The library's step must add nothing to what the raw-Eigen step
-    // with the same products allocates, and nothing smaller than that threshold.
+    // whose blocks pass 128 KiB. The library's step, by hand or through a Sequential, must add
+    // nothing to what the raw-Eigen step with the same products allocates, and nothing smaller
+    // than that threshold.
     bench::LibraryStep<TestType, Dynamic, Dynamic, Dynamic, true> library(784, 256, 10,
                                                                           TestType(1e-3));
+    bench::SequentialStep<TestType, Dynamic, Dynamic, Dynamic, true> sequential(784, 256, 10,
+                                                                                TestType(1e-3));
     bench::RawStep<TestType, Dynamic, Dynamic, Dynamic, true> raw(library, 64);
     const int steps = 4;
-    const Counts library_counts = count_steps<TestType, Dynamic, Dynamic>(library, 64, 784, 10,
-                                                                          steps);
     const Counts raw_counts = count_steps<TestType, Dynamic, Dynamic>(raw, 64, 784, 10, steps);
-    CHECK(library_counts.news == 0);
-    CHECK(library_counts.mallocs == raw_counts.mallocs);
-    if (library_counts.mallocs > 0) {
-        CHECK(library_counts.smallest > std::size_t{EIGEN_STACK_ALLOCATION_LIMIT});
+    const auto check = [&](const Counts& counts) {
+        CHECK(counts.news == 0);
+        CHECK(counts.mallocs == raw_counts.mallocs);
+        if (counts.mallocs > 0) {
+            CHECK(counts.smallest > std::size_t{EIGEN_STACK_ALLOCATION_LIMIT});
+        }
+    };
+    SECTION("by hand") {
+        check(count_steps<TestType, Dynamic, Dynamic>(library, 64, 784, 10, steps));
+    }
+    SECTION("Sequential") {
+        check(count_steps<TestType, Dynamic, Dynamic>(sequential, 64, 784, 10, steps));
     }
 }
 
@@ -220,22 +244,29 @@ TEMPLATE_TEST_CASE("Allocation: the mallocs per step of the large nets, for docs
     for (const Eigen::Index batch : {64, 1024}) {
         bench::LibraryStep<TestType, Dynamic, Dynamic, Dynamic, true> library(784, 256, 10,
                                                                               TestType(1e-3));
+        bench::SequentialStep<TestType, Dynamic, Dynamic, Dynamic, true> sequential(
+            784, 256, 10, TestType(1e-3));
         bench::RawStep<TestType, Dynamic, Dynamic, Dynamic, true> raw(library, batch);
         const auto count = [&](auto& step) {
             return count_steps<TestType, Dynamic, Dynamic>(step, batch, 784, 10, steps).mallocs;
         };
-        const long counts[] = {count(library), count(raw)};
-        std::printf("%-6s 784-ReLU(256)-10 batch %4ld, mallocs per step: library %.1f, raw %.1f\n",
+        const long counts[] = {count(library), count(sequential), count(raw)};
+        std::printf("%-6s 784-ReLU(256)-10 batch %4ld, mallocs per step: library %.1f, "
+                    "Sequential %.1f, raw %.1f\n",
                     sizeof(TestType) == sizeof(float) ? "float" : "double", long(batch),
-                    double(counts[0]) / (steps - 1), double(counts[1]) / (steps - 1));
-        CHECK(counts[0] == counts[1]);
+                    double(counts[0]) / (steps - 1), double(counts[1]) / (steps - 1),
+                    double(counts[2]) / (steps - 1));
+        CHECK(counts[0] == counts[2]);
+        CHECK(counts[1] == counts[2]);
     }
 }
 
-TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and Momentum or "
-                   "Adam allocates nothing after its first step", "[allocation]", float, double) {
+TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and Momentum, "
+                   "Adam or AdamW allocates nothing after its first step", "[allocation]", float,
+                   double) {
     // The digits example's network at batch 32: Sequential, ReLU, SoftmaxCrossEntropy, and the
-    // optimisers' per-layer state, which is created at the first step only.
+    // optimisers' state beside each parameter, which is created at its first step only; every
+    // step checks that the gradients are finite first.
     using Dense = backprop::Dense<TestType>;
     using Net = backprop::Sequential<Dense, backprop::ReLU<TestType>, Dense>;
     const auto run = [](auto& optimizer) {
@@ -249,7 +280,7 @@ TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and
         const auto step = [&] {
             loss.forward(net.forward(data.X), labels);
             net.backward(loss.backward());
-            net.step(optimizer);
+            optimizer.step(net);
         };
         step();
         return count_allocations([&] {
@@ -260,7 +291,11 @@ TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and
     };
     backprop::Momentum<TestType> nesterov(TestType(0.1), TestType(0.9), true);
     backprop::Adam<TestType> adam;
-    for (const Counts& counts : {run(nesterov), run(adam)}) {
+    backprop::AdamW<TestType> adamw;
+    REQUIRE(nesterov.checks_finite());
+    REQUIRE(adam.checks_finite());
+    REQUIRE(adamw.checks_finite());
+    for (const Counts& counts : {run(nesterov), run(adam), run(adamw)}) {
         CHECK(counts.mallocs == 0);
         CHECK(counts.news == 0);
     }

@@ -55,20 +55,33 @@ inline const char* name_of(OptimizerKind kind) {
 /// What an optimiser remembers about one parameter tensor: running averages of its gradient,
 /// each of the tensor's shape, and the number of steps taken. The averages are set to zero by
 /// the first step of an optimiser that needs them; until then they hold nothing (zero-size for
-/// dynamic tensors).
+/// dynamic tensors, zeros for fixed-size ones, so that copying a fresh state copies defined
+/// values).
 template <typename Matrix>
 struct OptimizerState {
     OptimizerKind kind = OptimizerKind::none;  ///< Which optimiser wrote it.
     std::int64_t steps = 0;                    ///< Steps taken, counting the last one.
-    Matrix moment1;  ///< Momentum's velocity v, or Adam's running mean m.
-    Matrix moment2;  ///< Adam's running mean of the squared gradient v.
+    Matrix moment1 = fresh();  ///< Momentum's velocity v, or Adam's running mean m.
+    Matrix moment2 = fresh();  ///< Adam's running mean of the squared gradient v.
 
     /// Forgets everything: the next step starts as on a new layer. Frees dynamic storage.
     void reset() {
         kind = OptimizerKind::none;
         steps = 0;
-        moment1 = Matrix();
-        moment2 = Matrix();
+        moment1 = fresh();
+        moment2 = fresh();
+    }
+
+private:
+    // A moment before the first step: empty if dynamic, else zeros (a fixed-size Eigen matrix is
+    // left uninitialised by its default constructor, and copying it would read indeterminate
+    // values: GCC's -Wmaybe-uninitialized flags a fixed-size Dense moved into a Sequential).
+    static Matrix fresh() {
+        if constexpr (Matrix::SizeAtCompileTime == Eigen::Dynamic) {
+            return Matrix();
+        } else {
+            return Matrix::Zero();
+        }
     }
 };
 
