@@ -41,8 +41,18 @@ void require_same_shape(const char* call, const char* what, const Eigen::EigenBa
     }
 }
 
+/// Whether every coefficient of m is finite: x − x is 0 for a finite x and NaN for ±inf or NaN,
+/// so the sum is 0 exactly when all are. One vectorised pass: Eigen 3.4's allFinite() ends in
+/// DenseBase::all(), a scalar loop with a branch per coefficient, 12x slower on a 784x256 float
+/// dW (85 µs against 7 with AVX-512), 20 % of a training step at batch 64
+/// (docs/performance.md). Like allFinite(), it sees nothing under -ffinite-math-only.
+template <typename Derived>
+bool all_finite(const Eigen::MatrixBase<Derived>& m) {
+    return (m.array() - m.array()).sum() == 0;
+}
+
 /// The first element of `m` that is not finite, as "(row, col) is nan", or "" if all are.
-/// For messages, once allFinite() has said there is one.
+/// For messages, once all_finite() has said there is one.
 template <typename Derived>
 std::string first_non_finite(const Eigen::MatrixBase<Derived>& m) {
     for (Eigen::Index i = 0; i < m.rows(); ++i) {

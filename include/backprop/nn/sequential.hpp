@@ -224,7 +224,7 @@ private:
     // Throws std::domain_error "<what> (i, j) is nan…" if `m` has a value that is not finite.
     template <typename M>
     static void check_finite(const std::string& what, const Eigen::MatrixBase<M>& m) {
-        if (!m.allFinite()) {
+        if (!detail::all_finite(m)) {
             throw std::domain_error(what + detail::first_non_finite(m) +
                                     " (anomaly detection)");
         }

@@ -42,7 +42,7 @@ void require_finite_gradients(const char* call, const Model& model) {
         using Layer = std::decay_t<decltype(layer)>;
         if constexpr (has_parameters_v<Layer>) {
             layer.for_each_parameter([&](const auto& parameter) {
-                if (!parameter.gradient.allFinite()) {
+                if (!detail::all_finite(parameter.gradient)) {
                     fail(call, ": layer ", index, " (", Layer::kind, ") d", parameter.name,
                          first_non_finite(parameter.gradient),
                          ": the total norm of the gradients is not finite");

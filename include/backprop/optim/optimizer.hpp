@@ -157,20 +157,10 @@ private:
                              " but the state held for it is for ", detail::dims(state.moment1));
             }
         }
-        if (check_finite_ && !all_finite(gradient)) {
+        if (check_finite_ && !detail::all_finite(gradient)) {
             detail::fail(site.describe("d"), detail::first_non_finite(gradient),
                          ": a non-finite gradient would spread to every parameter it reaches");
         }
-    }
-
-    // Whether every coefficient of m is finite: x − x is 0 for a finite x and NaN for ±inf or
-    // NaN, so the sum is 0 exactly when all are. One vectorised pass: Eigen 3.4's allFinite()
-    // ends in DenseBase::all(), a scalar loop with a branch per coefficient, 12x slower on a
-    // 784x256 float dW (85 µs against 7 with AVX-512) and then 20 % of a step at batch 64
-    // (docs/performance.md). Like allFinite(), it sees nothing under -ffinite-math-only.
-    template <typename M>
-    static bool all_finite(const M& m) {
-        return (m.array() - m.array()).sum() == 0;
     }
 
     Scalar lr_;
