@@ -26,7 +26,7 @@
 /// `<name>:<line>:<column>: ` (1-based; the column counts bytes after any byte order mark and
 /// points at the field), then says what was expected and what was found, e.g.
 /// `digits.csv:12:17: field 5 is 'abc', which is not a finite number`. Bytes of the file are shown
-/// escaped (detail::escape_bytes: `\xNN` for all but printable ASCII) and at most 40 of a field.
+/// escaped (every byte but printable ASCII as a backslash, `x` and two hex digits) and at most 40 of a field.
 
 #include "../detail/random.hpp"
 #include "../detail/shape.hpp"
