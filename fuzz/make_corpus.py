@@ -2,8 +2,10 @@
 """Writes the fuzzers' seed corpus: a few valid inputs of each loader and a few near misses.
 
 Run once from anywhere; the output is committed under fuzz/corpus/. The parameter files and
-checkpoints follow docs/file_format.md (versions 1 and 2) and fit the harness's models.
+checkpoints follow docs/file_format.md (versions 1 and 2) and fit the harness's models; the IDX
+files follow data/idx.hpp's comment, plain and gzip'd.
 """
+import gzip
 import math
 import pathlib
 import struct
@@ -125,3 +127,33 @@ write("load_csv", "huge_labels",
       "1,16777215\n2,16777216\n3,2147483647\n4,123456789012345678901234567890\n")
 write("load_csv", "signed_first_line", "+1,.5,1.,0\n1e39,-2E+2,1e-40,1\n")
 write("load_csv", "trailing_comma", "1,2,0,\n3,4,1,\n")
+
+
+def idx(dims, data, type_code=0x08):
+    """An IDX file: magic 00 00 type ndims, the dimensions (big-endian uint32), then `data`."""
+    return bytes([0, 0, type_code, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
+
+
+def gz(data):
+    """`data` gzip'd, the same bytes on every run (no time stamp)."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+images = idx([3, 2, 4], bytes([0, 1, 127, 128, 254, 255, 16, 32] + list(range(16))))
+labels = idx([3], bytes([0, 9, 3]))
+write("load_idx", "images", images)
+write("load_idx", "labels", labels)
+write("load_idx", "images_gz", gz(images))
+write("load_idx", "labels_gz", gz(labels))
+write("load_idx", "images_28x28", idx([1, 28, 28], bytes(range(256)) * 3 + bytes(16)))
+write("load_idx", "images_gz_members", gz(images[:10]) + gz(images[10:]))
+write("load_idx", "images_truncated", images[:-3])
+write("load_idx", "images_trailing", images + b"\x00\x01")
+write("load_idx", "images_float32", idx([1, 1, 2], struct.pack(">ff", 0.5, 1.0), 0x0D))
+write("load_idx", "images_zero_dim", idx([3, 0, 4], b""))
+write("load_idx", "images_huge_dims", idx([60000, 60000, 60000], b"\x01" * 8))
+write("load_idx", "images_gig_promised", idx([1 << 14, 256, 256], b"\x02" * 8))
+write("load_idx", "gz_truncated", gz(images)[:-6])
+write("load_idx", "gz_bad_crc", gz(images)[:-8] + b"\x00\x00\x00\x00" + gz(images)[-4:])
+write("load_idx", "gz_trailing", gz(labels) + b"\x00\x00")
+write("load_idx", "gz_payload_short", gz(images[:-1]))

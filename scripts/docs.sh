@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-require_packages cmake ninja-build g++ libeigen3-dev doxygen graphviz libjs-mathjax
+require_packages cmake ninja-build g++ libeigen3-dev doxygen graphviz libjs-mathjax zlib1g-dev
 
 cmake -S . -B build/docs -G Ninja -DCMAKE_BUILD_TYPE=Release -DBACKPROP_BUILD_TESTS=OFF \
       -DBACKPROP_BUILD_DOCS=ON -DBACKPROP_WERROR=ON
