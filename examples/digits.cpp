@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
         argc, argv, {30, 0.95, BACKPROP_DATA_DIR "/digits.csv", "digits_curves.svg"});
 
     // [data]
-    // 64 pixel intensities in 0…16, then the digit. Scale the pixels to [0, 1].
+    // 64 pixel intensities in 0…16, then the digit. Scale the pixels to [0, 1]. (`options` is the
+    // command line, read by example::parse_options of classifier_support.hpp: data/digits.csv.)
     auto data = bp::load_csv<float>(options.data);
     data.X /= 16.0f;
     const auto split = bp::train_test_split(data, 0.2, 42);
@@ -43,8 +44,9 @@ int main(int argc, char** argv) {
     bp::MiniBatches batches(train.X, train.labels, 32, /*seed=*/7, bp::LastBatch::drop);
     // [batches]
 
-    example::LearningCurves curves;
     // [training]
+    // example::LearningCurves (classifier_support.hpp) prints each epoch's line and draws the curves.
+    example::LearningCurves curves;
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
         double total = 0;
         for (const auto& batch : batches.epoch()) {
@@ -60,8 +62,11 @@ int main(int argc, char** argv) {
                    loss.value(test_logits, test.labels), example::accuracy(test_logits, test.labels));
     }
     // [training]
-    // Every gradient is still reachable by layer: the last step's dW of the output layer.
+    // [layers]
+    // Every gradient is still reachable by layer, counting from 0: layer 0 is the first Dense,
+    // layer 1 the ReLU, layer 2 the output layer. The last step's dW of the output layer:
     std::cout << "|dW| of layer 2 in the last step: " << net.gradients<2>().dW.norm() << "\n";
+    // [layers]
 
     return curves.finish(options, "UCI digits, 64-32-10 ReLU network, Adam");
 }

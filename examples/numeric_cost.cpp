@@ -1,5 +1,5 @@
 // Why a network is not trained with numeric gradients: their cost. For the digits network of
-// Tutorial 7 (64 → 32 → 10, a ReLU between, softmax cross-entropy, a batch of 32), one gradient by
+// Tutorial 10 (64 → 32 → 10, a ReLU between, softmax cross-entropy, a batch of 32), one gradient by
 // central differences needs two loss evaluations, each a whole forward pass, per parameter; the
 // backward pass gives all of them for about the cost of one more. This program counts the
 // passes, times one numeric-gradient step and one backward step on this machine, and prints the

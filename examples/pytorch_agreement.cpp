@@ -8,32 +8,19 @@
 //   network  the notebook's two-layer network, every gradient (Tutorial 4)
 // Exits non-zero if a difference exceeds 1e-12 relative to the largest value.
 #include "../tests/reference/pytorch_reference.hpp"
+#include "pytorch_compare.hpp"
 
 #include <backprop/backprop.hpp>
 
 #include <cstdio>
 #include <string>
-#include <vector>
 
 namespace bp = backprop;
 
 namespace {
 
-// A matrix from PyTorch's values, stored row by row.
-Eigen::MatrixXd from_torch(const std::vector<double>& values, int rows, int cols) {
-    return Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-        values.data(), rows, cols);
-}
-
-// Prints one line, as llm.c's tests do, and says whether the difference is within 1e-12 of the
-// largest value.
-bool compare(const char* name, const Eigen::MatrixXd& ours, const Eigen::MatrixXd& torch) {
-    const double diff = (ours - torch).cwiseAbs().maxCoeff();
-    const bool ok = diff <= 1e-12 * std::max(1.0, torch.cwiseAbs().maxCoeff());
-    std::printf("%-5s (%2ld, %2ld)  %s  max |ours - torch| = %.1e\n", name, long(ours.rows()),
-                long(ours.cols()), ok ? "OK " : "BAD", diff);
-    return ok;
-}
+using example::compare;
+using example::from_torch;
 
 bool dense() {
     // [dense]
@@ -62,10 +49,7 @@ bool mse() {
         const double L = loss.forward(Z2, from_torch(c.Y, c.batch, c.out));
         const auto& dZ2 = loss.backward();
         // [mse]
-        Eigen::MatrixXd L_ours(1, 1), L_torch(1, 1);
-        L_ours << L;
-        L_torch << c.loss;
-        ok &= compare("L", L_ours, L_torch);
+        ok &= compare("L", example::scalar(L), example::scalar(c.loss));
         ok &= compare("dZ", dZ2, from_torch(c.dZ2, c.batch, c.out));
     }
     return ok;

@@ -13,6 +13,10 @@ namespace exercises {
 /// Tutorial 7: Tanh's backward, written with Tanh's output Y = tanh(X) and dY = ∂L/∂Y.
 Eigen::MatrixXd tanh_backward(const Eigen::MatrixXd& Y, const Eigen::MatrixXd& dY);
 
+/// Tutorial 8: softmax cross-entropy's backward: dZ = ∂L/∂Z for logits Z (batch, classes) and
+/// one label per row, with L the mean over the batch of −log softmax(Z)ᵢ,yᵢ.
+Eigen::MatrixXd softmax_cross_entropy_backward(const Eigen::MatrixXd& Z, const Eigen::VectorXi& y);
+
 /// Tutorial 2: a Dense layer's backward, given the cached input X, the weights W and dZ.
 struct DenseGradients {
     Eigen::MatrixXd dW, db, dX;
@@ -43,6 +47,22 @@ inline int check_tanh_backward() {
     const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
                     detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "tanh_backward is right\n" : "tanh_backward is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+// L is the library's SoftmaxCrossEntropy::value() (it keeps nothing), on random logits of 5
+// samples and 4 classes, with every class among the labels.
+inline int check_softmax_cross_entropy_backward() {
+    const Eigen::MatrixXd Z = Eigen::MatrixXd::Random(5, 4) * 3;
+    Eigen::VectorXi y(5);
+    y << 2, 0, 3, 1, 2;
+    const backprop::SoftmaxCrossEntropy<double> cross_entropy;
+    const auto loss = [&](const Eigen::MatrixXd& z) { return cross_entropy.value(z, y); };
+    const Eigen::MatrixXd dZ = softmax_cross_entropy_backward(Z, y);
+    const bool ok = dZ.rows() == Z.rows() && dZ.cols() == Z.cols() &&
+                    detail::report("dZ", dZ, backprop::check_gradient(loss, Z, dZ));
+    std::printf(ok ? "softmax_cross_entropy_backward is right\n"
+                   : "softmax_cross_entropy_backward is not right yet\n");
     return ok ? 0 : 1;
 }
 

@@ -114,6 +114,8 @@ private:
 ///
 /// ReLU'(x) = [x > 0] (1 for x > 0, else 0; PyTorch also takes 0 at x = 0). Since y > 0 exactly
 /// when x > 0, the derivative is [y > 0], read from the cached output.
+///
+/// Derived, with its backward pass: \ref tutorial_activations "Tutorial 7: Activations".
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class ReLU : public Activation<ReLU<Scalar, Cols>, Scalar, Cols> {
 public:
@@ -144,6 +146,8 @@ public:
 /// LeakyReLU'(x) = 1 for x > 0, else slope (PyTorch takes slope at x = 0). With slope ≥ 0, y > 0
 /// exactly when x > 0, so the derivative is read from the cached output: 1 where y > 0, else
 /// slope.
+///
+/// Derived, with its backward pass: \ref tutorial_activations "Tutorial 7: Activations".
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class LeakyReLU : public Activation<LeakyReLU<Scalar, Cols>, Scalar, Cols> {
 public:
@@ -190,6 +194,8 @@ private:
 ///
 /// σ'(x) = e⁻ˣ / (1 + e⁻ˣ)² = σ(x)·(1 − σ(x)) = y·(1 − y), from the cached output. For very
 /// negative x, e⁻ˣ overflows to +∞ and y = 1/∞ = 0: the limit, not NaN.
+///
+/// Derived, with its backward pass: \ref tutorial_activations "Tutorial 7: Activations".
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class Sigmoid : public Activation<Sigmoid<Scalar, Cols>, Scalar, Cols> {
 public:
@@ -217,6 +223,9 @@ public:
 /// The hyperbolic tangent, as `torch.nn.Tanh`: y = tanh(x) = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ).
 ///
 /// tanh'(x) = 1 − tanh²(x) = 1 − y², from the cached output.
+///
+/// Derived, with its backward pass: \ref tutorial_activations "Tutorial 7: Activations"; writing
+/// it yourself is an exercise with a checker: \ref exercise_tanh_backward "Exercises".
 template <typename Scalar, int Cols = Eigen::Dynamic>
 class Tanh : public Activation<Tanh<Scalar, Cols>, Scalar, Cols> {
 public:

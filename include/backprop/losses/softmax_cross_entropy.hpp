@@ -31,6 +31,9 @@ namespace backprop {
 /// samples, and a mini-batch of both is taken the same way (`X(rows, Eigen::all)`,
 /// `y(rows)`). A `std::vector<int>` can be passed as `Eigen::Map<const Eigen::VectorXi>`.
 ///
+/// Derived, with its gradient (p − onehot(y))/B and the stable log-sum-exp:
+/// \ref tutorial_softmax "Tutorial 8: Softmax cross-entropy".
+///
 /// \tparam Scalar float or double.
 /// \tparam Cols number of classes, or Eigen::Dynamic; fix it to match a fixed-size Dense
 ///         layer's `Out`.

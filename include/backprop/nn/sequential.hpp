@@ -62,6 +62,9 @@ struct output_of<L, std::void_t<typename L::Output>> {
 /// (parameters, gradients, optimiser state): it trains on exactly as the original would, and
 /// independently of it. A moved Sequential trains on as if it had not moved.
 ///
+/// How it passes each layer's dX down, how its layers are counted, and why forward() returns
+/// references: \ref tutorial_digits_chaining "Tutorial 10: Chaining layers".
+///
 /// \tparam Layers each has forward(X), backward(dY) returning a struct with member dX (and dW,
 /// db for a layer with parameters), and a const predict(X).
 template <typename... Layers>

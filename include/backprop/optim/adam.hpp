@@ -92,6 +92,8 @@ private:
 /// m, v and t live beside each parameter in its layer (OptimizerState), created at the
 /// parameter's first step; later steps do not allocate.
 ///
+/// Derived, with its bias correction: \ref tutorial_optimisers "Tutorial 9: Optimisers that remember".
+///
 /// \tparam Scalar float or double, the Scalar of the models it steps.
 template <typename Scalar>
 class Adam : public detail::AdamBase<Adam<Scalar>, Scalar> {
@@ -125,6 +127,8 @@ public:
 /// through the gradient (decoupled), so that it is not rescaled by √v̂:
 ///
 ///     p ← p·(1 − lr·wd)                  first, then Adam's update of p with g
+///
+/// Why the decay is decoupled: \ref tutorial_optimisers "Tutorial 9: Optimisers that remember".
 ///
 /// \tparam Scalar float or double, the Scalar of the models it steps.
 template <typename Scalar>

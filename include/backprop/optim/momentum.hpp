@@ -22,6 +22,8 @@ namespace backprop {
 /// The velocity lives beside each parameter in its layer (OptimizerState::moment1), created at
 /// the parameter's first step; later steps do not allocate.
 ///
+/// Derived, and checked against PyTorch: \ref tutorial_optimisers "Tutorial 9: Optimisers that remember".
+///
 /// \tparam Scalar float or double, the Scalar of the models it steps.
 template <typename Scalar>
 class Momentum : public Optimizer<Momentum<Scalar>, Scalar> {
