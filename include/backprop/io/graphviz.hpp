@@ -29,7 +29,8 @@ namespace backprop {
 /// pass. The backward pass runs the arrows the other way, and where a tensor has two outgoing
 /// arrows its gradient is the sum of what comes back along both (\ref tutorial_dense_forks).
 ///
-/// The picture of \ref tutorial_two_layers "Tutorial 4" is drawn by it.
+/// The pictures of \ref tutorial_two_layers "Tutorial 4" and \ref tutorial_digits "Tutorial 10"
+/// are drawn by it.
 class ComputationalGraph {
 public:
     using Id = std::size_t;  ///< A node of the graph, as returned by tensor() and operation().
