@@ -6,6 +6,8 @@
 ///   X is (batch, in), W is (in, out), b is (1, out), and a Dense layer computes Z = X·W + b.
 /// A gradient is named after what it differentiates and has its shape: dW = ∂L/∂W is (in, out).
 /// A layer's backward() sums over the batch; only the loss divides by the number of elements.
+/// An image batch is (batch, C·H·W), each row one image flattened in PyTorch's NCHW order:
+/// element (c, h, w) of sample n is X(n, c·H·W + h·W + w) (layers/image.hpp).
 
 #include "check/gradient_check.hpp"
 #include "check/numeric.hpp"
@@ -15,7 +17,9 @@
 #include "io/graphviz.hpp"
 #include "io/serialize.hpp"
 #include "layers/activations.hpp"
+#include "layers/conv2d.hpp"
 #include "layers/dense.hpp"
+#include "layers/image.hpp"
 #include "layers/init.hpp"
 #include "layers/parameter.hpp"
 #include "losses/mse.hpp"
