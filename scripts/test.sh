@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite: with g++ and libstdc++ (Release, so the checks are seen to
-# hold without Eigen's debug asserts), with clang++ and libc++ (Debug, as on macOS), and with g++
-# under AddressSanitizer and UndefinedBehaviorSanitizer. Warnings are errors in all of them. The
-# clang build also runs the libFuzzer harnesses of the loaders (fuzz/) for a bounded number of
-# inputs. The g++ build also compiles (does not run) the benchmark program (bench/).
+# Builds and runs the whole test suite, warnings as errors everywhere:
+#   tsan      the concurrent-inference test alone, under ThreadSanitizer (the rest of the suite is
+#             single-threaded);
+#   gcc       g++ and libstdc++, Release (so the checks are seen to hold without Eigen's debug
+#             asserts): the tests, the examples, the packaging tests, a compile of the benchmark
+#             (bench/), and the documentation site (docs/: Doxygen fails on any warning, and the
+#             tutorial programs run for the output the pages show), then reads the built site in
+#             headless Chromium with the network cut (docs/check_site.py: raw TeX, a broken image
+#             or a broken local link fails it);
+#   clang     clang++ and libc++ (Debug, as on macOS): the tests, and the libFuzzer harnesses of
+#             the loaders (fuzz/) for a bounded number of inputs; the examples are left to gcc;
+#   sanitize  g++ under AddressSanitizer and UndefinedBehaviorSanitizer: the tests and examples.
+# One build per configuration; ctest's summary of the last one closes the output.
+# (scripts/docs.sh builds the site alone; `docs` here does the same, without tests.)
 #
-# The tsan configuration builds only the concurrent-inference test and runs it under
-# ThreadSanitizer: the rest of the suite is single-threaded.
-#
-# The docs configuration builds the documentation site (scripts/docs.sh) with warnings as errors,
-# running the tutorial programs whose output the pages show, then reads the built site in headless
-# Chromium with the network cut (docs/check_site.py): raw TeX, a broken image or a broken local
-# link fails it. It has no ctest tests, so it comes first and ctest's summary of the last
-# configuration closes the output.
-#
-# Usage: scripts/test.sh [docs] [tsan] [gcc] [clang] [sanitize]    (default: all five)
+# Usage: scripts/test.sh [tsan] [gcc] [clang] [sanitize] [docs]    (default: the first four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -25,15 +25,17 @@ require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14
     echo "dataset-fashion-mnist is not installed: the tests on Fashion-MNIST will be skipped" >&2
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(docs tsan gcc clang sanitize)
+[ ${#configs[@]} -gt 0 ] || configs=(tsan gcc clang sanitize)
 
 for config in "${configs[@]}"; do
     case "$config" in
-        gcc)      args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
-                        -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON) ;;
+        gcc)      require_packages doxygen graphviz libjs-mathjax chromium python3
+                  args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
+                        -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON
+                        -DBACKPROP_BUILD_DOCS=ON) ;;
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug
                         -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++
-                        -DBACKPROP_BUILD_FUZZERS=ON) ;;
+                        -DBACKPROP_BUILD_EXAMPLES=OFF -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
         tsan)     args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DBACKPROP_BUILD_EXAMPLES=OFF
@@ -41,16 +43,17 @@ for config in "${configs[@]}"; do
         docs)     require_packages doxygen graphviz libjs-mathjax chromium python3
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_BUILD_TESTS=OFF -DBACKPROP_BUILD_DOCS=ON) ;;
-        *) echo "unknown configuration '$config' (docs, tsan, gcc, clang or sanitize)" >&2; exit 2 ;;
+        *) echo "unknown configuration '$config' (tsan, gcc, clang, sanitize or docs)" >&2; exit 2 ;;
     esac
     echo "=== $config"
     cmake -S . -B "build/$config" -G Ninja -DBACKPROP_WERROR=ON "${args[@]}"
     case "$config" in
         docs) cmake --build "build/$config"
-              /usr/bin/python3 docs/check_site.py build/docs/html docs ;;
+              /usr/bin/python3 docs/check_site.py "build/$config/html" docs ;;
         tsan) cmake --build "build/$config" --target backprop_thread_tests
               "build/$config/tests/backprop_thread_tests" ;;
         *)    cmake --build "build/$config"
+              [ "$config" != gcc ] || /usr/bin/python3 docs/check_site.py "build/$config/html" docs
               ctest --test-dir "build/$config" --output-on-failure -j2 ;;
     esac
 done

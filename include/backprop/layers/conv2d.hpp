@@ -56,7 +56,7 @@ class Conv2D {
     static_assert(std::is_floating_point_v<Scalar>, "Conv2D needs a floating-point Scalar");
 
 public:
-    using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+    using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;  ///< Any of them.
     using Weights = Matrix;                                   ///< W: (F, C·kh·kw)
     using Bias = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;    ///< b: (1, F)
     using Input = Matrix;                                     ///< X and dX: (batch, C·H·W)

@@ -30,9 +30,11 @@ struct ImageShape {
         return (c * height + h) * width + w;
     }
 
+    /// Whether two shapes are the same in C, H and W.
     friend bool operator==(const ImageShape& a, const ImageShape& b) {
         return a.channels == b.channels && a.height == b.height && a.width == b.width;
     }
+    /// Whether two shapes differ in C, H or W.
     friend bool operator!=(const ImageShape& a, const ImageShape& b) { return !(a == b); }
 };
 
@@ -41,7 +43,9 @@ struct Size2D {
     Eigen::Index height = 0;  ///< Along the rows of the image.
     Eigen::Index width = 0;   ///< Along the columns.
 
-    Size2D(Eigen::Index both) : height(both), width(both) {}  // NOLINT: 5 means 5x5
+    /// `both` × `both`: 5 means 5x5 (implicit on purpose).
+    Size2D(Eigen::Index both) : height(both), width(both) {}  // NOLINT(google-explicit-constructor)
+    /// `height_` × `width_`.
     Size2D(Eigen::Index height_, Eigen::Index width_) : height(height_), width(width_) {}
 };
 
@@ -59,8 +63,10 @@ struct Padding {
     bool is_same = false;     ///< Padding::same(), not yet resolved from a kernel.
 
     Padding() = default;                                      ///< No padding ("valid").
-    Padding(Eigen::Index both) : Padding(both, both) {}       // NOLINT: 1 means 1 all round
-    Padding(Eigen::Index height, Eigen::Index width)          ///< `height` above and below, `width` left and right.
+    /// `both` zeros all round: 1 means 1 (implicit on purpose).
+    Padding(Eigen::Index both) : Padding(both, both) {}  // NOLINT(google-explicit-constructor)
+    /// `height` rows above and below, `width` columns left and right.
+    Padding(Eigen::Index height, Eigen::Index width)
         : top(height), bottom(height), left(width), right(width) {}
 
     static Padding valid() { return Padding(); }  ///< None: PyTorch's `padding="valid"`.
