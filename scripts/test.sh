@@ -34,7 +34,7 @@ for config in "${configs[@]}"; do
                         -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON
                         -DBACKPROP_BUILD_DOCS=ON) ;;
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug
-                        -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++
+                        -DCMAKE_CXX_FLAGS=-stdlib=libc++
                         -DBACKPROP_BUILD_EXAMPLES=OFF -DBACKPROP_BUILD_FUZZERS=ON) ;;
         sanitize) args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
                         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer") ;;
