@@ -453,6 +453,9 @@ TEST_CASE("Sequential: set_mode reaches the layers that have a mode", "[sequenti
     CHECK(net.layer<1>().mode == backprop::Mode::eval);
     net.set_mode(backprop::Mode::train);
     CHECK(net.layer<1>().mode == backprop::Mode::train);
+    const auto X = test::random_matrix<double>(2, 4, 3);
+    CHECK(net.forward(X) == net.predict(X));  // the probe passes its input through
+
 }
 
 TEST_CASE("Sequential: anomaly detection names the first layer whose output is not finite",
