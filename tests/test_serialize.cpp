@@ -5,6 +5,7 @@
 #include <backprop/io/serialize.hpp>
 #include <backprop/layers/activations.hpp>
 #include <backprop/layers/dense.hpp>
+#include <backprop/layers/normalization.hpp>
 #include <backprop/losses/mse.hpp>
 #include <backprop/losses/softmax_cross_entropy.hpp>
 #include <backprop/nn/sequential.hpp>
@@ -650,4 +651,75 @@ TEST_CASE("save/load: a model without parameters", "[serialize]") {
     CHECK_THAT(loading_error(file, layer),
                Contains("the file's dtype is none (no tensors) but the model's parameters are "
                         "float32"));
+}
+
+TEMPLATE_TEST_CASE("save/load: BatchNorm's running statistics are saved, restored bit for bit, "
+                   "and kept by a load that throws", "[serialize][normalization]", float, double) {
+    using S = TestType;
+    using BatchNet = bp::Sequential<Dense<S>, bp::BatchNorm<S>, bp::ReLU<S>, Dense<S>>;
+    const auto make = [](std::uint64_t seed) {
+        return BatchNet(Dense<S>(4, 5, seed), bp::BatchNorm<S>(5), bp::ReLU<S>(),
+                        Dense<S>(5, 3, seed + 1));
+    };
+    auto net = make(1);
+    bp::Adam<S> adam(S(0.01));
+    bp::MSE<S> mse;
+    for (std::uint64_t k = 0; k < 3; ++k) {  // training moves the running statistics
+        mse.forward(net.forward(test::random_matrix<S>(8, 4, 10 + k)),
+                    test::random_matrix<S>(8, 3, 20 + k));
+        net.backward(mse.backward());
+        adam.step(net);
+    }
+    const auto& trained = net.template layer<1>();
+    REQUIRE(trained.running_mean != decltype(trained.running_mean)::Zero(5));
+    const auto X = test::random_matrix<S>(6, 4, 30);
+    const auto restored = [&](const BatchNet& model) {
+        const auto& bn = model.template layer<1>();
+        return same_bits(bn.running_mean, trained.running_mean) &&
+               same_bits(bn.running_var, trained.running_var);
+    };
+
+    SECTION("a parameter file records them after the parameters and restores them") {
+        const std::string bytes = saved(net);
+        CHECK_THAT(bytes, Contains("running_mean") && Contains("running_var"));
+        auto model = make(2);
+        std::istringstream in(bytes);
+        load_parameters(in, model);
+        CHECK(restored(model));
+        CHECK(saved(model) == bytes);
+        CHECK(same_bits(model.predict(X), net.predict(X)));  // inference uses them
+    }
+    SECTION("a checkpoint, through a file, restores them and resumes bit for bit") {
+        const std::string path = "backprop_test_batch_norm.ckpt";
+        save_checkpoint(path, net, adam);
+        auto model = make(2);
+        bp::Adam<S> resumed(S(0.01));
+        load_checkpoint(path, model, resumed);
+        std::remove(path.c_str());
+        CHECK(restored(model));
+        CHECK(checkpoint(model, resumed) == checkpoint(net, adam));
+    }
+    SECTION("a load that throws leaves them unchanged") {
+        const std::string parameters = saved(net);
+        const std::string file = checkpoint(net, adam);
+        auto model = make(2);
+        const auto before = saved(model);
+        // Cut inside the running statistics (the file's last values), and anywhere else.
+        for (std::size_t size = 0; size < parameters.size(); ++size) {
+            CHECK_THAT(loading_error(parameters.substr(0, size), model),
+                       Contains("truncated file"));
+        }
+        bp::Adam<S> other(S(0.01));
+        CHECK_THAT(resuming_error(file.substr(0, file.size() - 1), model, other),
+                   Contains("truncated file"));
+        CHECK(saved(model) == before);
+        CHECK(model.template layer<1>().running_mean == decltype(trained.running_mean)::Zero(5));
+        CHECK(model.template layer<1>().running_var == decltype(trained.running_var)::Ones(5));
+    }
+    SECTION("another momentum is another architecture") {
+        BatchNet model(Dense<S>(4, 5), bp::BatchNorm<S>(5, 1, 1, S(1e-5), S(0.2)), bp::ReLU<S>(),
+                       Dense<S>(5, 3));
+        CHECK_THAT(loading_error(saved(net), model), Contains("momentum"));
+        CHECK(model.template layer<1>().running_var == decltype(trained.running_var)::Ones(5));
+    }
 }

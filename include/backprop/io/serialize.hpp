@@ -12,8 +12,13 @@
 ///               "out", LeakyReLU's "slope"), its tensors (name, rows, cols)
 ///     optimiser (checkpoints only) its kind (uint32, OptimizerKind) and settings ("lr", …)
 ///     values    every tensor's values in visiting order, row by row, binary32 or binary64
-///     states    (checkpoints only) every tensor's OptimizerState: kind, steps, and the moments
-///               that kind uses, each of the tensor's shape
+///     states    (checkpoints only) every parameter's OptimizerState: kind, steps, and the
+///               moments that kind uses, each of the tensor's shape
+///
+/// A layer's tensors are its parameters (for_each_parameter), then its buffers when it has
+/// for_each_buffer (BatchNorm's running_mean and running_var): state that is not trained by
+/// gradients but that inference needs. Buffers are recorded and saved as parameters are, but have
+/// no optimiser state; a model without buffers is written exactly as before they existed.
 ///
 /// Version 1 files (parameters only: no kinds, no settings) still load with load_parameters.
 ///
@@ -167,6 +172,41 @@ struct ModelLayout {
     std::size_t value_bytes = 0;  // the size of all the values in the file
 };
 
+/// Accepts any buffer: what has_buffers calls for_each_buffer with.
+struct any_buffer {
+    template <typename Matrix>
+    void operator()(const char*, const Matrix&) const {}
+};
+
+/// Whether layer type L has buffers (for_each_buffer(f) calling f(name, tensor)).
+template <typename L, typename = void>
+struct has_buffers : std::false_type {};
+
+template <typename L>
+struct has_buffers<
+    L, std::void_t<decltype(std::declval<const L&>().for_each_buffer(any_buffer{}))>>
+    : std::true_type {};
+
+/// f(name, tensor) for every tensor of `layer` that a file holds: its parameters' values, then
+/// its buffers. The tensors are const when `layer` is.
+template <typename Layer, typename F>
+void for_each_tensor(Layer& layer, F&& f) {
+    using L = std::decay_t<Layer>;
+    if constexpr (has_parameters_v<L>) {
+        layer.for_each_parameter(
+            [&f](const auto& parameter) { f(parameter.name, parameter.value); });
+    }
+    if constexpr (has_buffers<L>::value) {
+        layer.for_each_buffer(f);
+    }
+}
+
+/// f(name, tensor) for every tensor of every layer of `model`, in the order a file holds them.
+template <typename Model, typename F>
+void for_each_model_tensor(Model& model, F&& f) {
+    for_each_layer(model, [&f](std::size_t, auto& layer) { for_each_tensor(layer, f); });
+}
+
 /// "layer 2 (Dense)", for messages.
 inline std::string layer_name(std::size_t index, const std::string& kind) {
     return "layer " + std::to_string(index) + " (" + escape_bytes(kind) + ")";
@@ -185,24 +225,20 @@ ModelLayout model_layout(const Model& model, const char* call) {
                 record.settings.push_back({name, value});
             });
         }
-        if constexpr (has_parameters_v<Layer>) {
-            layer.for_each_parameter([&](const auto& parameter) {
-                const auto& tensor = parameter.value;
-                using Scalar = typename std::decay_t<decltype(tensor)>::Scalar;
-                constexpr std::uint32_t dtype = dtype_of<Scalar>();
-                if (layout.dtype != dtype_none && layout.dtype != dtype) {
-                    fail(call, ": tensor ", layout.tensor_count, " ('", parameter.name, "') is ",
-                         dtype_name(dtype), " but the tensors before it are ",
-                         dtype_name(layout.dtype), "; a file holds one dtype");
-                }
-                layout.dtype = dtype;
-                record.tensors.push_back({parameter.name,
-                                          static_cast<std::uint64_t>(tensor.rows()),
-                                          static_cast<std::uint64_t>(tensor.cols())});
-                ++layout.tensor_count;
-                layout.value_bytes += static_cast<std::size_t>(tensor.size()) * sizeof(Scalar);
-            });
-        }
+        for_each_tensor(layer, [&](const char* name, const auto& tensor) {
+            using Scalar = typename std::decay_t<decltype(tensor)>::Scalar;
+            constexpr std::uint32_t dtype = dtype_of<Scalar>();
+            if (layout.dtype != dtype_none && layout.dtype != dtype) {
+                fail(call, ": tensor ", layout.tensor_count, " ('", name, "') is ",
+                     dtype_name(dtype), " but the tensors before it are ",
+                     dtype_name(layout.dtype), "; a file holds one dtype");
+            }
+            layout.dtype = dtype;
+            record.tensors.push_back({name, static_cast<std::uint64_t>(tensor.rows()),
+                                      static_cast<std::uint64_t>(tensor.cols())});
+            ++layout.tensor_count;
+            layout.value_bytes += static_cast<std::size_t>(tensor.size()) * sizeof(Scalar);
+        });
         layout.layers.push_back(std::move(record));
     });
     return layout;
@@ -703,12 +739,13 @@ Decoded read_path(const std::string& path, const Model& model, const char* call,
     return file;
 }
 
-/// The second phase: copies the decoded values into the model's tensors, in visiting order.
-/// Cannot fail: the shapes were checked against the same layout, so nothing is allocated.
+/// The second phase: copies the decoded values into the model's tensors (parameters and
+/// buffers), in visiting order. Cannot fail: the shapes were checked against the same layout,
+/// so nothing is allocated.
 template <typename Model>
 void commit_values(Model& model, const Decoded& file) {
     const unsigned char* next = file.values.data();
-    for_each_parameter(model, [&next](const auto& parameter) { get_tensor(next, parameter.value); });
+    for_each_model_tensor(model, [&next](const char*, auto& tensor) { get_tensor(next, tensor); });
 }
 
 /// The second phase of a checkpoint: swaps each decoded state into its tensor's. Cannot fail:
@@ -763,7 +800,8 @@ std::string checkpoint_bytes(const Model& model, const Optimizer& optimizer) {
     put_le(out, static_cast<std::uint32_t>(expected.kind), 4);
     put_settings(out, expected.settings);
     out.reserve(out.size() + 3 * layout.value_bytes + 12 * layout.tensor_count);
-    for_each_parameter(model, [&out](const auto& parameter) { put_tensor(out, parameter.value); });
+    for_each_model_tensor(model,
+                          [&out](const char*, const auto& tensor) { put_tensor(out, tensor); });
     for_each_layer(model, [&](std::size_t index, const auto& layer) {
         using Layer = std::decay_t<decltype(layer)>;
         if constexpr (has_parameters_v<Layer>) {
@@ -801,7 +839,8 @@ std::string checkpoint_bytes(const Model& model, const Optimizer& optimizer) {
 
 /// Writes the parameters of `model` (a layer or a Sequential) to `out`, in version 2 of the
 /// format (docs/file_format.md): every layer's kind and settings, every tensor's name and shape,
-/// then every tensor's values in visiting order.
+/// then every tensor's values in visiting order. A layer's tensors are its parameters, then its
+/// buffers (BatchNorm's running statistics), so that a loaded model predicts as the saved one.
 ///
 /// Throws std::invalid_argument (before writing anything) if the tensors mix float and double,
 /// std::runtime_error if the stream fails.
@@ -810,8 +849,8 @@ void save_parameters(std::ostream& out, const Model& model) {
     const auto layout = detail::model_layout(model, "save_parameters");
     std::string bytes = detail::architecture_bytes(layout, detail::contents_parameters);
     bytes.reserve(bytes.size() + layout.value_bytes);
-    for_each_parameter(model,
-                       [&bytes](const auto& parameter) { detail::put_tensor(bytes, parameter.value); });
+    detail::for_each_model_tensor(
+        model, [&bytes](const char*, const auto& tensor) { detail::put_tensor(bytes, tensor); });
     detail::write_all(out, bytes, "save_parameters");
 }
 
