@@ -32,6 +32,12 @@ Eigen::MatrixXd conv_input_gradient(const Eigen::MatrixXd& dY, const Eigen::Matr
                                     Eigen::Index C, Eigen::Index H, Eigen::Index width,
                                     Eigen::Index k);
 
+/// Tutorial 12: max pooling's backward, for images X (batch, C·H·W) pooled by k × k windows
+/// with stride s; dY is (batch, C·OH·OW) with OH = ⌊(H − k)/s⌋ + 1; return dX (batch, C·H·W).
+Eigen::MatrixXd max_pool_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& dY,
+                                  Eigen::Index C, Eigen::Index H, Eigen::Index width,
+                                  Eigen::Index k, Eigen::Index s);
+
 namespace detail {
 
 // Prints one gradient's relative error against finite differences; true if below 1e-7.
@@ -114,6 +120,20 @@ inline int check_conv_input_gradient() {
     const bool ok = dX.rows() == 1 && dX.cols() == image.size() &&
                     detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "conv_input_gradient is right\n" : "conv_input_gradient is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+// L = Σ G∘Y through backprop::MaxPool2D on two images of 2 channels of 5×6, 3×3 windows with
+// stride 2, which overlap. Random values: no window holds a tie within the step h.
+inline int check_max_pool_backward() {
+    const backprop::MaxPool2D<double> pool(2, 5, 6, 3, 2);
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(2, pool.in());
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(2, pool.out());
+    const auto loss = [&](const Eigen::MatrixXd& x) { return (G.array() * pool.predict(x).array()).sum(); };
+    const Eigen::MatrixXd dX = max_pool_backward(X, G, 2, 5, 6, 3, 2);
+    const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
+                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+    std::printf(ok ? "max_pool_backward is right\n" : "max_pool_backward is not right yet\n");
     return ok ? 0 : 1;
 }
 
