@@ -38,6 +38,11 @@ Eigen::MatrixXd max_pool_backward(const Eigen::MatrixXd& X, const Eigen::MatrixX
                                   Eigen::Index C, Eigen::Index H, Eigen::Index width,
                                   Eigen::Index k, Eigen::Index s);
 
+/// Tutorial 13: BatchNorm's input gradient in training, for features X (batch, F), the scale γ
+/// (1, F) and dY (batch, F); ε = 1e-5. Return dX (batch, F).
+Eigen::MatrixXd batch_norm_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& gamma,
+                                    const Eigen::MatrixXd& dY);
+
 namespace detail {
 
 // Prints one gradient's relative error against finite differences; true if below 1e-7.
@@ -134,6 +139,23 @@ inline int check_max_pool_backward() {
     const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
                     detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "max_pool_backward is right\n" : "max_pool_backward is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+// L = Σ G∘Y through backprop::BatchNorm in training mode on 6 samples of 4 features.
+inline int check_batch_norm_backward() {
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(6, 4) * 2;
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(6, 4);
+    backprop::BatchNorm<double> norm(4);
+    norm.gamma << 1.5, 0.5, -0.8, 1.0;
+    const auto loss = [&](const Eigen::MatrixXd& x) {
+        backprop::BatchNorm<double> copy = norm;  // forward() in training moves the running statistics
+        return (G.array() * copy.forward(x).array()).sum();
+    };
+    const Eigen::MatrixXd dX = batch_norm_backward(X, norm.gamma, G);
+    const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
+                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+    std::printf(ok ? "batch_norm_backward is right\n" : "batch_norm_backward is not right yet\n");
     return ok ? 0 : 1;
 }
 
