@@ -11,6 +11,7 @@
 #include <backprop/backprop.hpp>
 
 #include <cstdio>
+#include <string>
 
 namespace bp = backprop;
 using example::compare;     // pytorch_compare.hpp: one line per comparison with PyTorch
@@ -65,7 +66,8 @@ Eigen::MatrixXd as_image(const Eigen::MatrixXd& row, Eigen::Index H, Eigen::Inde
 
 }  // namespace
 
-int main() {
+// The worked example: what the page shows beside its derivation.
+bool worked_example() {
     bool ok = true;
 
     // [worked example]
@@ -115,7 +117,13 @@ int main() {
     print("dW of Conv2D::backward, as a kernel", grads.dW.reshaped<Eigen::RowMajor>(2, 2));
     print("dX of Conv2D::backward, as an image", as_image(grads.dX, 3, 3));
     ok &= (grads.dW - dW).norm() == 0 && (as_image(grads.dX, 3, 3) - dX).norm() == 0;
-    std::printf("\n");
+
+    return ok;
+}
+
+// The gradient checks and PyTorch's numbers: what the page shows after the code.
+bool checks() {
+    bool ok = true;
 
     // [check]
     // Two images of 2 channels, 5×6; 3 filters of 3×3, stride 2, one pixel of zero padding.
@@ -172,5 +180,16 @@ int main() {
 
     std::printf(ok ? "every gradient is right and agrees with PyTorch\n"
                    : "A GRADIENT IS WRONG OR DIFFERS FROM PYTORCH\n");
+    return ok;
+}
+
+// "example" runs the worked example alone, "checks" the checks alone (the page shows each where
+// it explains it); with no argument, both.
+int main(int argc, char** argv) {
+    const std::string part = argc > 1 ? argv[1] : "";
+    bool ok = true;
+    if (part != "checks") ok &= worked_example();
+    if (part.empty()) std::printf("\n");
+    if (part != "example") ok &= checks();
     return ok ? 0 : 1;
 }

@@ -37,7 +37,8 @@ void print(const char* name, const Eigen::MatrixXd& m) {
 
 }  // namespace
 
-int main() {
+// The worked example: what the page shows beside its derivation.
+bool worked_example() {
     bool ok = true;
 
     // [worked example]
@@ -79,7 +80,13 @@ int main() {
     // [overlap]
     print("overlapping windows: X", peak);
     print("overlapping windows: dX", as_image(peak_dX, 3, 3));
-    std::printf("\n");
+
+    return ok;
+}
+
+// The gradient checks and PyTorch's numbers: what the page shows after the code.
+bool checks() {
+    bool ok = true;
 
     // [check]
     // Two images of 2 channels, 5×7, windows of 3 with stride 2 (they overlap). The values are
@@ -130,5 +137,16 @@ int main() {
 
     std::printf(ok ? "every gradient is right and agrees with PyTorch\n"
                    : "A GRADIENT IS WRONG OR DIFFERS FROM PYTORCH\n");
+    return ok;
+}
+
+// "example" runs the worked example alone, "checks" the checks alone (the page shows each where
+// it explains it); with no argument, both.
+int main(int argc, char** argv) {
+    const std::string part = argc > 1 ? argv[1] : "";
+    bool ok = true;
+    if (part != "checks") ok &= worked_example();
+    if (part.empty()) std::printf("\n");
+    if (part != "example") ok &= checks();
     return ok ? 0 : 1;
 }

@@ -12,6 +12,7 @@
 #include <backprop/backprop.hpp>
 
 #include <cstdio>
+#include <string>
 
 namespace bp = backprop;
 using example::compare;     // pytorch_compare.hpp: one line per comparison with PyTorch
@@ -27,7 +28,8 @@ void print_row(const char* name, const Eigen::MatrixXd& m) {
 
 }  // namespace
 
-int main() {
+// The worked example: what the page shows beside its derivation.
+bool worked_example() {
     bool ok = true;
 
     // [by hand]
@@ -44,7 +46,13 @@ int main() {
     print_row("running mean 0.9*0 + 0.1*3", bn.running_mean);
     print_row("running var 0.9*1 + 0.1*3.5*4/3", bn.running_var);
     print_row("eval: (x - 0.3)/sqrt(1.3667 + eps)", y_eval);
-    std::printf("\n");
+
+    return ok;
+}
+
+// The gradient checks and PyTorch's numbers: what the page shows after the code.
+bool checks() {
+    bool ok = true;
 
     // [check]
     // BatchNorm over 3 channels of 2×3 images, batch 4, in training mode: each channel is one
@@ -146,5 +154,16 @@ int main() {
 
     std::printf(ok ? "every gradient is right and agrees with PyTorch\n"
                    : "A GRADIENT IS WRONG OR DIFFERS FROM PYTORCH\n");
+    return ok;
+}
+
+// "example" runs the worked example alone, "checks" the checks alone (the page shows each where
+// it explains it); with no argument, both.
+int main(int argc, char** argv) {
+    const std::string part = argc > 1 ? argv[1] : "";
+    bool ok = true;
+    if (part != "checks") ok &= worked_example();
+    if (part.empty()) std::printf("\n");
+    if (part != "example") ok &= checks();
     return ok ? 0 : 1;
 }
