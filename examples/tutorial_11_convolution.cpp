@@ -59,7 +59,9 @@ Eigen::MatrixXd col2im(const Eigen::MatrixXd& dcols, Index H, Index W, Index kh,
 // [col2im]
 
 // One image (H, W) as the row the library takes: (1, H·W), NCHW order with C = 1.
-Eigen::MatrixXd as_row(const Eigen::MatrixXd& image) { return image.transpose().reshaped(1, image.size()); }
+Eigen::MatrixXd as_row(const Eigen::MatrixXd& image) {
+    return image.transpose().reshaped(1, image.size());
+}
 Eigen::MatrixXd as_image(const Eigen::MatrixXd& row, Eigen::Index H, Eigen::Index W) {
     return row.reshaped(W, H).transpose();
 }

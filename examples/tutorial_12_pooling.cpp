@@ -21,7 +21,9 @@ using example::from_torch;  // pytorch_compare.hpp: PyTorch's row-by-row numbers
 namespace {
 
 // One image of one channel (H, W) as the row the library takes, (1, H·W), and back.
-Eigen::MatrixXd as_row(const Eigen::MatrixXd& image) { return image.transpose().reshaped(1, image.size()); }
+Eigen::MatrixXd as_row(const Eigen::MatrixXd& image) {
+    return image.transpose().reshaped(1, image.size());
+}
 Eigen::MatrixXd as_image(const Eigen::MatrixXd& row, Eigen::Index H, Eigen::Index W) {
     return row.reshaped(W, H).transpose();
 }

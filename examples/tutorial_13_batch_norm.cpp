@@ -104,7 +104,7 @@ bool checks() {
     // make_reference_norm.py: BatchNorm1d(4) and BatchNorm2d(3) on 4×5 images, each with γ and β
     // copied in, three steps in training and a fourth in eval mode, on new X and G each step.
     for (const reference::BatchNormCase& t : reference::batch_norm_cases) {
-        // A channel is t.spatial = H·W values of each row: BatchNorm(C, H·W, 1) has the same groups.
+        // A channel is t.spatial = H·W values of a row: BatchNorm(C, H·W, 1) has the same groups.
         bp::BatchNorm<double> torch_bn(t.channels, t.spatial, 1, t.eps, t.momentum);
         torch_bn.gamma = from_torch(t.gamma, 1, t.channels);
         torch_bn.beta = from_torch(t.beta, 1, t.channels);

@@ -4,7 +4,8 @@
 // The solution: batch_norm_backward_solution.cpp.
 #include "check.hpp"
 
-Eigen::MatrixXd exercises::batch_norm_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& gamma,
+Eigen::MatrixXd exercises::batch_norm_backward(const Eigen::MatrixXd& X,
+                                               const Eigen::MatrixXd& gamma,
                                                const Eigen::MatrixXd& dY) {
     // [exercise]
     // Your code here: per feature (column), recompute μ, σ², s = 1/√(σ² + ε) and x̂ from X, then

@@ -1,7 +1,8 @@
 // The solution of the exercise in batch_norm_backward.cpp (Tutorial 13).
 #include "check.hpp"
 
-Eigen::MatrixXd exercises::batch_norm_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& gamma,
+Eigen::MatrixXd exercises::batch_norm_backward(const Eigen::MatrixXd& X,
+                                               const Eigen::MatrixXd& gamma,
                                                const Eigen::MatrixXd& dY) {
     // [solution]
     // Per column, M values: dX = (1/M)·γ·s·(M·dY − Σ dY − x̂·Σ dY∘x̂). Through μ each x gets back

@@ -120,7 +120,9 @@ inline int check_conv_input_gradient() {
     conv.b.setZero();
     const Eigen::MatrixXd X = Eigen::MatrixXd::Random(1, image.size());
     const Eigen::MatrixXd G = Eigen::MatrixXd::Random(1, conv.out());
-    const auto loss = [&](const Eigen::MatrixXd& x) { return (G.array() * conv.predict(x).array()).sum(); };
+    const auto loss = [&](const Eigen::MatrixXd& x) {
+        return (G.array() * conv.predict(x).array()).sum();
+    };
     const Eigen::MatrixXd dX = conv_input_gradient(G, conv.W, 2, 4, 5, 3);
     const bool ok = dX.rows() == 1 && dX.cols() == image.size() &&
                     detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
@@ -134,7 +136,9 @@ inline int check_max_pool_backward() {
     const backprop::MaxPool2D<double> pool(2, 5, 6, 3, 2);
     const Eigen::MatrixXd X = Eigen::MatrixXd::Random(2, pool.in());
     const Eigen::MatrixXd G = Eigen::MatrixXd::Random(2, pool.out());
-    const auto loss = [&](const Eigen::MatrixXd& x) { return (G.array() * pool.predict(x).array()).sum(); };
+    const auto loss = [&](const Eigen::MatrixXd& x) {
+        return (G.array() * pool.predict(x).array()).sum();
+    };
     const Eigen::MatrixXd dX = max_pool_backward(X, G, 2, 5, 6, 3, 2);
     const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
                     detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
@@ -149,7 +153,7 @@ inline int check_batch_norm_backward() {
     backprop::BatchNorm<double> norm(4);
     norm.gamma << 1.5, 0.5, -0.8, 1.0;
     const auto loss = [&](const Eigen::MatrixXd& x) {
-        backprop::BatchNorm<double> copy = norm;  // forward() in training moves the running statistics
+        backprop::BatchNorm<double> copy = norm;  // training moves the running statistics
         return (G.array() * copy.forward(x).array()).sum();
     };
     const Eigen::MatrixXd dX = batch_norm_backward(X, norm.gamma, G);

@@ -10,7 +10,8 @@ Eigen::MatrixXd exercises::conv_input_gradient(const Eigen::MatrixXd& dY, const 
                                                Eigen::Index k) {
     // [exercise]
     // Your code here. OH = H − k + 1 and OW = width − k + 1; dY(0, (f·OH + oh)·OW + ow) is
-    // dY[f][oh][ow], W(f, (c·k + i)·k + j) is W[f][c][i][j], dX(0, (c·H + h)·width + w) is dX[c][h][w].
+    // dY[f][oh][ow], W(f, (c·k + i)·k + j) is W[f][c][i][j], and dX(0, (c·H + h)·width + w)
+    // is dX[c][h][w].
     (void)dY, (void)W, (void)k;  // delete this line once your code uses them
     return Eigen::MatrixXd::Zero(1, C * H * width);
     // [exercise]

@@ -18,7 +18,8 @@ Eigen::MatrixXd exercises::conv_input_gradient(const Eigen::MatrixXd& dY, const 
                 for (Eigen::Index c = 0; c < C; ++c)
                     for (Eigen::Index i = 0; i < k; ++i)
                         for (Eigen::Index j = 0; j < k; ++j)
-                            dX(0, (c * H + oh + i) * width + ow + j) += g * W(f, (c * k + i) * k + j);
+                            dX(0, (c * H + oh + i) * width + ow + j) +=
+                                g * W(f, (c * k + i) * k + j);
             }
     return dX;
     // [solution]
