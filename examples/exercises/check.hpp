@@ -24,6 +24,25 @@ struct DenseGradients {
 DenseGradients dense_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& W,
                               const Eigen::MatrixXd& dZ);
 
+/// Tutorial 11: a convolution's input gradient, for one image of C channels of H × W, F kernels
+/// of k × k in W (F, C·k·k) (row f is kernel f in (c, i, j) order, as backprop::Conv2D), stride 1,
+/// no padding. dY is (1, F·OH·OW) with OH = H − k + 1, OW = W − k + 1; return dX (1, C·H·W).
+/// Images are rows in NCHW order: element (c, h, w) is column c·H·W + h·W + w.
+Eigen::MatrixXd conv_input_gradient(const Eigen::MatrixXd& dY, const Eigen::MatrixXd& W,
+                                    Eigen::Index C, Eigen::Index H, Eigen::Index width,
+                                    Eigen::Index k);
+
+/// Tutorial 12: max pooling's backward, for images X (batch, C·H·W) pooled by k × k windows
+/// with stride s; dY is (batch, C·OH·OW) with OH = ⌊(H − k)/s⌋ + 1; return dX (batch, C·H·W).
+Eigen::MatrixXd max_pool_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& dY,
+                                  Eigen::Index C, Eigen::Index H, Eigen::Index width,
+                                  Eigen::Index k, Eigen::Index s);
+
+/// Tutorial 13: BatchNorm's input gradient in training, for features X (batch, F), the scale γ
+/// (1, F) and dY (batch, F); ε = 1e-5. Return dX (batch, F).
+Eigen::MatrixXd batch_norm_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& gamma,
+                                    const Eigen::MatrixXd& dY);
+
 namespace detail {
 
 // Prints one gradient's relative error against finite differences; true if below 1e-7.
@@ -90,6 +109,57 @@ inline int check_dense_backward() {
                                              [&](const M& x) { return loss(x, W, b); }, X, d.dX));
     }
     std::printf(ok ? "dense_backward is right\n" : "dense_backward is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+// L = Σ G∘Y through backprop::Conv2D (bias 0) on one image of 2 channels of 4×5, 3 kernels of 3×3.
+inline int check_conv_input_gradient() {
+    const backprop::ImageShape image{2, 4, 5};
+    backprop::Conv2D<double> conv(image, 3, 3);
+    conv.W = Eigen::MatrixXd::Random(3, 2 * 3 * 3);
+    conv.b.setZero();
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(1, image.size());
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(1, conv.out());
+    const auto loss = [&](const Eigen::MatrixXd& x) {
+        return (G.array() * conv.predict(x).array()).sum();
+    };
+    const Eigen::MatrixXd dX = conv_input_gradient(G, conv.W, 2, 4, 5, 3);
+    const bool ok = dX.rows() == 1 && dX.cols() == image.size() &&
+                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+    std::printf(ok ? "conv_input_gradient is right\n" : "conv_input_gradient is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+// L = Σ G∘Y through backprop::MaxPool2D on two images of 2 channels of 5×6, 3×3 windows with
+// stride 2, which overlap. Random values: no window holds a tie within the step h.
+inline int check_max_pool_backward() {
+    const backprop::MaxPool2D<double> pool(2, 5, 6, 3, 2);
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(2, pool.in());
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(2, pool.out());
+    const auto loss = [&](const Eigen::MatrixXd& x) {
+        return (G.array() * pool.predict(x).array()).sum();
+    };
+    const Eigen::MatrixXd dX = max_pool_backward(X, G, 2, 5, 6, 3, 2);
+    const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
+                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+    std::printf(ok ? "max_pool_backward is right\n" : "max_pool_backward is not right yet\n");
+    return ok ? 0 : 1;
+}
+
+// L = Σ G∘Y through backprop::BatchNorm in training mode on 6 samples of 4 features.
+inline int check_batch_norm_backward() {
+    const Eigen::MatrixXd X = Eigen::MatrixXd::Random(6, 4) * 2;
+    const Eigen::MatrixXd G = Eigen::MatrixXd::Random(6, 4);
+    backprop::BatchNorm<double> norm(4);
+    norm.gamma << 1.5, 0.5, -0.8, 1.0;
+    const auto loss = [&](const Eigen::MatrixXd& x) {
+        backprop::BatchNorm<double> copy = norm;  // training moves the running statistics
+        return (G.array() * copy.forward(x).array()).sum();
+    };
+    const Eigen::MatrixXd dX = batch_norm_backward(X, norm.gamma, G);
+    const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
+                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+    std::printf(ok ? "batch_norm_backward is right\n" : "batch_norm_backward is not right yet\n");
     return ok ? 0 : 1;
 }
 

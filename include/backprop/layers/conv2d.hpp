@@ -50,6 +50,8 @@ namespace backprop {
 /// optimiser's state for W and for b. A layer made without bias has b = 0, never visited by
 /// for_each_parameter(), so no optimiser moves it.
 ///
+/// Derived, with im2col and col2im: \ref tutorial_convolution "Tutorial 11: Convolution as a matrix product".
+///
 /// \tparam Scalar float or double.
 template <typename Scalar>
 class Conv2D {

@@ -135,6 +135,8 @@ protected:
 /// forward() caches x̂ and s = 1/√(σ² + ε) per channel, which is all backward() needs; and which
 /// mode it ran in, so that backward() differentiates what forward() computed.
 ///
+/// Derived, with its compact backward pass: \ref tutorial_batch_norm "Tutorial 13: Batch normalisation".
+///
 /// \tparam Scalar float or double.
 template <typename Scalar>
 class BatchNorm : public NormParameters<Scalar> {
@@ -385,6 +387,8 @@ private:
 /// inference (no running statistics, no mode).
 ///
 /// forward() caches x̂ (batch, F) and s = 1/√(σ²ₙ + ε) per row, which is all backward() needs.
+///
+/// Derived: \ref tutorial_batch_norm "Tutorial 13: Batch normalisation".
 ///
 /// \tparam Scalar float or double.
 template <typename Scalar>

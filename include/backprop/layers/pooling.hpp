@@ -184,6 +184,7 @@ private:
 /// forward() caches, for each output, the input column of its maximum (the argmax): that is all
 /// backward() needs. Ties go to the first maximum in the window's row-major order, and a NaN
 /// wins over every number, as PyTorch's CPU kernel (`val > max || isnan(val)`).
+/// Derived: \ref tutorial_pooling "Tutorial 12: Pooling and the gradient that routes".
 template <typename Scalar>
 class MaxPool2D : public Pool2D<MaxPool2D<Scalar>, Scalar> {
     using Base = Pool2D<MaxPool2D<Scalar>, Scalar>;
@@ -269,6 +270,7 @@ private:
 
 /// Average pooling, as `torch.nn.AvgPool2d(kernel, stride)`: each output is the mean of its
 /// k×k window. forward() caches nothing but the batch size: the gradient does not depend on X.
+/// Derived: \ref tutorial_pooling "Tutorial 12: Pooling and the gradient that routes".
 template <typename Scalar>
 class AvgPool2D : public Pool2D<AvgPool2D<Scalar>, Scalar> {
     using Base = Pool2D<AvgPool2D<Scalar>, Scalar>;
