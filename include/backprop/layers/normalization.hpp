@@ -85,6 +85,7 @@ public:
     }
 
 protected:
+    /// γ = 1 and β = 0 for each of `groups` channels or features, as PyTorch starts them.
     explicit NormParameters(Eigen::Index groups)
         : gamma(Row::Ones(groups)), beta(Row::Zero(groups)) {
         grads_.dgamma.setZero(groups);
@@ -108,10 +109,10 @@ protected:
         }
     }
 
-    Gradients grads_;
-    bool has_gradients_ = false;
-    OptimizerState<Row> gamma_state_;
-    OptimizerState<Row> beta_state_;
+    Gradients grads_;                 ///< dγ, dβ (and dX) of the last backward().
+    bool has_gradients_ = false;      ///< Whether dγ and dβ hold a backward's gradients.
+    OptimizerState<Row> gamma_state_;  ///< What the optimiser keeps for γ.
+    OptimizerState<Row> beta_state_;   ///< What the optimiser keeps for β.
 };
 
 /// Batch normalisation, as `torch.nn.BatchNorm1d(F)` on (batch, F) features and

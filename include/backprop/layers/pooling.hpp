@@ -158,6 +158,8 @@ protected:
         return corner + u * W_ + v;
     }
 
+    /// The input's channels, height and width; the kernel and the stride; the output's height
+    /// and width.
     Eigen::Index C_, H_, W_, k_, s_, OH_ = 0, OW_ = 0;
 
 private:
