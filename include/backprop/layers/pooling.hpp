@@ -158,9 +158,13 @@ protected:
         return corner + u * W_ + v;
     }
 
-    /// The input's channels, height and width; the kernel and the stride; the output's height
-    /// and width.
-    Eigen::Index C_, H_, W_, k_, s_, OH_ = 0, OW_ = 0;
+    Eigen::Index C_;       ///< The input's channels.
+    Eigen::Index H_;       ///< The input's height.
+    Eigen::Index W_;       ///< The input's width.
+    Eigen::Index k_;       ///< The kernel's height and width.
+    Eigen::Index s_;       ///< The stride.
+    Eigen::Index OH_ = 0;  ///< The output's height.
+    Eigen::Index OW_ = 0;  ///< The output's width.
 
 private:
     const Derived& self() const { return static_cast<const Derived&>(*this); }
