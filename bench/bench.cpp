@@ -2,7 +2,7 @@
 // workload in float and double, four ways (steps.hpp): the library with its layers driven by hand,
 // the same with the optimiser's finiteness check off, the same layers in a Sequential, and the
 // hand-written raw-Eigen step; and prints their ratios measured in the same run, with the
-// machine's GEMM peak.
+// machine's GEMM peak. Then one step of LeNet-5 (conv, pool, dense, cross-entropy) at batch 64.
 //
 // Usage: backprop_bench [--pytorch=FILE] [Google Benchmark flags]
 //   FILE holds compare_pytorch.py's timings, "workload dtype threads min_us median_us" a line;
@@ -176,6 +176,23 @@ void gemm_peak(benchmark::State& state) {
     state.counters["useful_flops"] = 2.0 * double(n) * double(n) * double(n);
 }
 
+template <typename Scalar>
+void lenet_step(benchmark::State& state) {
+    // One step first, untimed, as compare_pytorch.py does: it sizes every buffer (some 20 MB of
+    // im2col in double, paged in on first touch), which a timing of few iterations would
+    // otherwise charge to the step.
+    bench::LeNetStep<Scalar> step(learning_rate<Scalar>);
+    Scalar loss = step();
+    for (auto _ : state) {
+        loss = step();
+        benchmark::DoNotOptimize(loss);
+    }
+    if (!std::isfinite(loss)) {
+        state.SkipWithError("the loss diverged");
+    }
+    state.counters["useful_flops"] = bench::LeNetStep<Scalar>::useful_flops();
+}
+
 /// The times (µs) of one benchmark's repetitions.
 struct Times {
     std::vector<double> us;
@@ -272,6 +289,7 @@ public:
                 sequential_row(*w, dtype);
             }
         }
+        lenet_table();
         std::printf("\n");
         for (const char* dtype : {"float", "double"}) {
             const auto peak = times_.find(std::string("gemm_peak/") + dtype);
@@ -285,6 +303,42 @@ public:
     }
 
 private:
+    /// LeNet-5 at batch 64: the library's step, GFLOP/s and fraction of the GEMM peak, and
+    /// PyTorch's step with the same threads.
+    void lenet_table() {
+        bool header = false;
+        for (const char* dtype : {"float", "double"}) {
+            const auto lib = times_.find(std::string("lenet_batch64/") + dtype + "/library");
+            const auto peak = times_.find(std::string("gemm_peak/") + dtype);
+            if (lib == times_.end()) {
+                continue;
+            }
+            if (!header) {
+                std::printf("\nLeNet-5, batch 64, one training step (SGD, softmax cross-entropy) "
+                            "in µs, median; GFLOP/s and %%peak from the best time.\n\n");
+                std::printf("%-14s %-6s %10s %9s %9s %11s %15s\n", "workload", "dtype",
+                            "library", "GFLOP/s", "%peak", "torch", "torch/lib min med");
+                header = true;
+            }
+            const Times& t = lib->second;
+            std::printf("%-14s %-6s %10.1f %9.2f", "lenet_batch64", dtype, t.median(),
+                        t.flops / t.min() * 1e-3);
+            if (peak != times_.end()) {
+                std::printf(" %8.1f%%", 100.0 * t.flops / t.min() /
+                                            (peak->second.flops / peak->second.min()));
+            } else {
+                std::printf(" %9s", "-");
+            }
+            const auto torch = pytorch_.find(std::string("lenet_batch64/") + dtype + "/" +
+                                             std::to_string(Eigen::nbThreads()));
+            if (torch != pytorch_.end()) {
+                std::printf(" %11.1f %7.2f %7.2f", torch->second.median_us,
+                            torch->second.min_us / t.min(), torch->second.median_us / t.median());
+            }
+            std::printf("\n");
+        }
+    }
+
     void row(const Workload& w, const std::string& dtype) {
         const std::string prefix = std::string(w.name) + "/" + dtype + "/";
         const auto library = times_.find(prefix + "library");
@@ -362,6 +416,8 @@ int main(int argc, char** argv) {
     register_workload<double, Dynamic, Dynamic, Dynamic, true>(mlp_64);
     register_workload<float, Dynamic, Dynamic, Dynamic, true>(mlp_1024);
     register_workload<double, Dynamic, Dynamic, Dynamic, true>(mlp_1024);
+    benchmark::RegisterBenchmark("lenet_batch64/float/library", lenet_step<float>);
+    benchmark::RegisterBenchmark("lenet_batch64/double/library", lenet_step<double>);
     benchmark::RegisterBenchmark("gemm_peak/float", gemm_peak<float>);
     benchmark::RegisterBenchmark("gemm_peak/double", gemm_peak<double>);
 

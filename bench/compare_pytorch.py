@@ -2,7 +2,7 @@
 """Times the benchmark's training steps in PyTorch on the CPU, for docs/performance.md.
 
 The same nets as bench/bench.cpp (two Linear layers, a ReLU between them except in the
-notebook's net, MSELoss, torch.optim.SGD),
+notebook's net, MSELoss, torch.optim.SGD; and LeNet-5 with CrossEntropyLoss),
 the same batches, one step = zero_grad, forward, loss, backward, step. Run it with Debian's
 python3-torch (/usr/bin/python3); the tests never need it.
 
@@ -78,11 +78,35 @@ def child(threads, repetitions, min_seconds):
                 loss.backward()
                 optimizer.step()
 
-            step()
-            times = [time_per_call(step, threads, min_seconds) * 1e6
-                     for _ in range(repetitions)]
-            print(f"{name} {dtype_name} {threads} {min(times):.4f} "
-                  f"{statistics.median(times):.4f}", flush=True)
+            report(name, dtype_name, threads, step, repetitions, min_seconds)
+
+    # LeNet-5 as bench.cpp's LeNetStep: the same layers, batch 64, cross-entropy, SGD.
+    for dtype_name, dtype in (("float", torch.float32), ("double", torch.float64)):
+        nn = torch.nn
+        model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                              nn.Linear(84, 10)).to(dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+        loss_fn = nn.CrossEntropyLoss()
+        X = torch.rand(64, 1, 28, 28, dtype=dtype)
+        y = torch.arange(64) % 10
+
+        def lenet_step():
+            optimizer.zero_grad()
+            loss = loss_fn(model(X), y)
+            loss.backward()
+            optimizer.step()
+
+        report("lenet_batch64", dtype_name, threads, lenet_step, repetitions, min_seconds)
+
+
+def report(name, dtype_name, threads, step, repetitions, min_seconds):
+    """Times `step` (after one call to warm up) and prints its line: min and median in µs."""
+    step()
+    times = [time_per_call(step, threads, min_seconds) * 1e6 for _ in range(repetitions)]
+    print(f"{name} {dtype_name} {threads} {min(times):.4f} "
+          f"{statistics.median(times):.4f}", flush=True)
 
 
 def main():

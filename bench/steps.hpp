@@ -8,6 +8,9 @@
 //
 // Shapes (rows are samples): X (batch, in), W1 (in, hidden), W2 (hidden, out), y (batch, out).
 // In, Hidden and Out may be fixed at compile time or Eigen::Dynamic; the batch is always dynamic.
+//
+// And LeNetStep: one training step of LeNet-5 through the library, for the benchmark and the
+// allocation test.
 
 #include <backprop/backprop.hpp>
 
@@ -183,6 +186,53 @@ struct RawStep {
         W1.noalias() -= step * product<lazy>(x.transpose(), dZ1);
         b1.noalias() -= step * dZ1.colwise().sum();
         return loss;
+    }
+};
+
+/// LeNet-5 as examples/fashion_mnist.cpp trains it, on a batch of 64 random 28×28 images: conv
+/// 5×5 (1→6, padding 2) → ReLU → max pool 2 → conv 5×5 (6→16) → ReLU → max pool 2 → dense
+/// 400→120 → ReLU → 120→84 → ReLU → 84→10, softmax cross-entropy, SGD; one step is forward,
+/// loss, every backward and the update, through the library's Sequential.
+template <typename Scalar>
+struct LeNetStep {
+    using Net = backprop::Sequential<
+        backprop::Conv2D<Scalar>, backprop::ReLU<Scalar>, backprop::MaxPool2D<Scalar>,
+        backprop::Conv2D<Scalar>, backprop::ReLU<Scalar>, backprop::MaxPool2D<Scalar>,
+        backprop::Dense<Scalar>, backprop::ReLU<Scalar>, backprop::Dense<Scalar>,
+        backprop::ReLU<Scalar>, backprop::Dense<Scalar>>;
+    static constexpr Index batch = 64;
+
+    /// FLOPs of the step's products: forward 2·batch·(F·P·K of each conv + in·out of each dense
+    /// layer); backward the same again for every dW, and for every dX but the first layer's
+    /// (its input is the data). Pooling, ReLU, the loss and the update are not counted.
+    static double useful_flops() {
+        const double conv1 = 6.0 * 28 * 28 * 25, conv2 = 16.0 * 10 * 10 * 150;
+        const double dense = 400.0 * 120 + 120.0 * 84 + 84.0 * 10;
+        return 2.0 * double(batch) * (3 * (conv1 + conv2 + dense) - conv1);
+    }
+
+    Net net{backprop::Conv2D<Scalar>({1, 28, 28}, 6, 5, 1, backprop::Padding(2), 1),
+            backprop::ReLU<Scalar>(), backprop::MaxPool2D<Scalar>(6, 28, 28, 2, 2),
+            backprop::Conv2D<Scalar>({6, 14, 14}, 16, 5, 1, backprop::Padding::valid(), 2),
+            backprop::ReLU<Scalar>(), backprop::MaxPool2D<Scalar>(16, 10, 10, 2, 2),
+            backprop::Dense<Scalar>(400, 120, 3), backprop::ReLU<Scalar>(),
+            backprop::Dense<Scalar>(120, 84, 4), backprop::ReLU<Scalar>(),
+            backprop::Dense<Scalar>(84, 10, 5)};
+    backprop::SoftmaxCrossEntropy<Scalar> loss;
+    backprop::SGD<Scalar> sgd;
+    Eigen::Matrix<Scalar, Dynamic, Dynamic> X;
+    Eigen::VectorXi y;
+
+    explicit LeNetStep(Scalar lr) : sgd(lr), X(batch, 784), y(batch) {
+        for (Index i = 0; i < X.size(); ++i) X.data()[i] = Scalar((i * 7919) % 256) / Scalar(255);
+        for (Index i = 0; i < batch; ++i) y(i) = int(i % 10);
+    }
+
+    Scalar operator()() {
+        const Scalar value = loss.forward(net.forward(X), y);
+        net.backward(loss.backward());
+        sgd.step(net);
+        return value;
     }
 };
 

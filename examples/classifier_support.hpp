@@ -142,16 +142,20 @@ struct LearningCurves {
     Curve train_accuracy{"train", "#1f77b4", {}};
     Curve test_accuracy{"test", "#d62728", {}};
 
-    /// Adds one epoch's values and prints them on one line.
+    /// Adds one epoch's values and prints them on one line, with the training speed when
+    /// `images_per_second` is given.
     void add(double train_loss_value, double train_accuracy_value, double test_loss_value,
-             double test_accuracy_value) {
+             double test_accuracy_value, double images_per_second = 0) {
         train_loss.values.push_back(train_loss_value);
         train_accuracy.values.push_back(train_accuracy_value);
         test_loss.values.push_back(test_loss_value);
         test_accuracy.values.push_back(test_accuracy_value);
-        std::printf("epoch %3zu  train loss %.4f  accuracy %5.1f %%   test loss %.4f  accuracy %5.1f %%\n",
+        std::printf("epoch %3zu  train loss %.4f  accuracy %5.1f %%   test loss %.4f  accuracy %5.1f %%",
                     train_loss.values.size(), train_loss_value, 100 * train_accuracy_value,
                     test_loss_value, 100 * test_accuracy_value);
+        if (images_per_second > 0) std::printf("   %6.0f images/s", images_per_second);
+        std::printf("\n");
+        std::fflush(stdout);
     }
 
     /// Writes the picture to options.svg, prints the final test accuracy, and returns the exit

@@ -300,3 +300,33 @@ TEMPLATE_TEST_CASE("Allocation: a ReLU classifier with softmax cross-entropy and
         CHECK(counts.news == 0);
     }
 }
+
+TEMPLATE_TEST_CASE("Allocation: past the first step, LeNet-5 allocates only Eigen's packing "
+                   "buffers", "[allocation]", float, double) {
+    // The Fashion-MNIST example's network at batch 64 (bench::LeNetStep): Conv2D's im2col and
+    // col2im buffers, MaxPool2D's argmax, every Dense and ReLU output and the loss are the layers'
+    // own, sized at the first step. What is left are the GEMMs' packing buffers, which Eigen
+    // mallocs for each product whose blocks pass 128 KiB: at most two per product (the packed
+    // left and right blocks), and the step has 14 products (forward, dW, and dX but the first
+    // layer's: 2 + 3 for the convolutions, 3 × 3 for the dense layers). Every step must allocate
+    // the same, nothing through new, and nothing below the threshold.
+    bench::LeNetStep<TestType> step(TestType(1e-3));
+    REQUIRE(step.sgd.checks_finite());
+    step();
+    const Counts first = count_allocations([&] { step(); });
+    const Counts more = count_allocations([&] {
+        for (int i = 0; i < 3; ++i) {
+            step();
+        }
+    });
+    std::printf("%-6s LeNet-5 batch 64, mallocs per step: %ld, the smallest %zu bytes\n",
+                sizeof(TestType) == sizeof(float) ? "float" : "double", first.mallocs,
+                first.smallest);
+    CHECK(first.news == 0);
+    CHECK(more.news == 0);
+    CHECK(more.mallocs == 3 * first.mallocs);
+    CHECK(first.mallocs <= 2 * 14);
+    if (first.mallocs > 0) {
+        CHECK(first.smallest > std::size_t{EIGEN_STACK_ALLOCATION_LIMIT});
+    }
+}
