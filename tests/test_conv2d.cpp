@@ -1,13 +1,17 @@
 // Tests of layers/conv2d.hpp, layers/image.hpp and the He and Xavier draws of layers/init.hpp.
 #include "helpers.hpp"
+#include "reference/pytorch_reference_cnn.hpp"
 #include "reference/pytorch_reference_conv.hpp"
 
 #include <backprop/check/gradient_check.hpp>
 #include <backprop/layers/activations.hpp>
 #include <backprop/layers/conv2d.hpp>
 #include <backprop/layers/dense.hpp>
+#include <backprop/layers/pooling.hpp>
 #include <backprop/losses/mse.hpp>
+#include <backprop/losses/softmax_cross_entropy.hpp>
 #include <backprop/nn/sequential.hpp>
+#include <backprop/optim/adam.hpp>
 #include <backprop/optim/sgd.hpp>
 
 #include <catch2/catch.hpp>
@@ -477,4 +481,53 @@ TEST_CASE("Conv2D: initialised as torch.nn.Conv2d, and by name", "[conv2d][init]
         CHECK(backprop::Dense<double>(2, 2, 42).W(0, 0) == 0x1.5dd2c48cda7bcp-2);
         CHECK(backprop::Dense<float>(2, 2, 42).b(0, 1) == 0x1.0aa026p-1f);
     }
+}
+
+TEST_CASE("Conv2D: a small CNN's full training steps agree with PyTorch's to 1e-12",
+          "[conv2d][pytorch]") {
+    // Conv2D(1 → 2, 3x3, padding 1) → ReLU → MaxPool2D(2) → Dense(18 → 3), cross-entropy,
+    // three steps of Adam(0.01) on one batch (tests/reference/make_reference_cnn.py).
+    namespace ref = reference::cnn;
+    using Net = backprop::Sequential<Conv2D<double>, backprop::ReLU<double>,
+                                     backprop::MaxPool2D<double>, backprop::Dense<double>>;
+    Net net(Conv2D<double>(ImageShape{1, 6, 6}, 2, Size2D(3), Size2D(1), Padding(1)),
+            backprop::ReLU<double>(), backprop::MaxPool2D<double>(2, 6, 6, 2),
+            backprop::Dense<double>(18, 3));
+    const Eigen::Index shapes[4][2] = {{2, 9}, {1, 2}, {18, 3}, {1, 3}};
+    int k = 0;
+    backprop::for_each_parameter(net, [&](auto parameter) {
+        parameter.value = test::from_rows(ref::initial[std::size_t(k)], shapes[k][0], shapes[k][1]);
+        ++k;
+    });
+    REQUIRE(k == 4);
+    const Eigen::MatrixXd X = test::from_rows(ref::X, 4, 36);
+    const Eigen::VectorXi labels = Eigen::Map<const Eigen::VectorXi>(ref::labels.data(), 4);
+    backprop::SoftmaxCrossEntropy<double> loss;
+    backprop::Adam<double> adam(0.01);
+    for (std::size_t step = 0; step < 3; ++step) {
+        CAPTURE(step);
+        const double value = loss.forward(net.forward(X), labels);
+        CHECK(std::abs(value - ref::losses[step]) < 1e-12 * std::abs(ref::losses[step]));
+        net.backward(loss.backward());
+        if (step == 0) {
+            k = 0;
+            backprop::for_each_parameter(net, [&](const auto& parameter) {
+                CAPTURE(k);
+                CHECK(test::relative_difference(
+                          parameter.gradient,
+                          test::from_rows(ref::gradients[std::size_t(k)], shapes[k][0],
+                                          shapes[k][1])) < 1e-12);
+                ++k;
+            });
+        }
+        adam.step(net);
+    }
+    k = 0;
+    backprop::for_each_parameter(net, [&](const auto& parameter) {
+        CAPTURE(k);
+        CHECK(test::relative_difference(parameter.value,
+                                        test::from_rows(ref::final[std::size_t(k)], shapes[k][0],
+                                                        shapes[k][1])) < 1e-12);
+        ++k;
+    });
 }
