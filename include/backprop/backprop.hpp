@@ -29,6 +29,7 @@
 #include "losses/softmax_cross_entropy.hpp"
 #include "nn/model.hpp"
 #include "nn/sequential.hpp"
+#include "nn/shards.hpp"
 #include "optim/adam.hpp"
 #include "optim/clip.hpp"
 #include "optim/momentum.hpp"

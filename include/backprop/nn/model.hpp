@@ -11,6 +11,8 @@
 #include <Eigen/Core>
 
 #include <cstddef>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -75,5 +77,25 @@ Eigen::Index parameter_count(const Model& model) {
     for_each_parameter(model, [&count](const auto& parameter) { count += parameter.value.size(); });
     return count;
 }
+
+namespace detail {
+
+/// Throws std::logic_error, naming the first layer with parameters of `model` that holds no
+/// gradients (no backward() since construction or clear_gradients()).
+template <typename Model>
+void require_gradients(const char* call, const Model& model) {
+    for_each_layer(model, [call](std::size_t index, const auto& layer) {
+        using Layer = std::decay_t<decltype(layer)>;
+        if constexpr (has_parameters_v<Layer>) {
+            if (!layer.has_gradients()) {
+                throw std::logic_error(std::string(call) + ": layer " + std::to_string(index) +
+                                       " (" + Layer::kind +
+                                       ") has no gradients: call backward() first");
+            }
+        }
+    });
+}
+
+}  // namespace detail
 
 }  // namespace backprop

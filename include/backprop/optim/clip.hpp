@@ -18,22 +18,6 @@ namespace backprop {
 
 namespace detail {
 
-/// Throws std::logic_error, naming the first layer with parameters of `model` that holds no
-/// gradients (no backward() since construction or clear_gradients()).
-template <typename Model>
-void require_gradients(const char* call, const Model& model) {
-    for_each_layer(model, [call](std::size_t index, const auto& layer) {
-        using Layer = std::decay_t<decltype(layer)>;
-        if constexpr (has_parameters_v<Layer>) {
-            if (!layer.has_gradients()) {
-                throw std::logic_error(std::string(call) + ": layer " + std::to_string(index) +
-                                       " (" + Layer::kind +
-                                       ") has no gradients: call backward() first");
-            }
-        }
-    });
-}
-
 /// Throws std::invalid_argument naming the first gradient of `model` that holds a value that is
 /// not finite: "<call>: layer 2 (Dense) dW(0, 1) is nan…". Returns if there is none.
 template <typename Model>
