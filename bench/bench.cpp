@@ -425,9 +425,14 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(count, args.data())) {
         return 2;
     }
-    std::printf("Eigen %d.%d.%d, SIMD: %s, Eigen threads: %d\n", EIGEN_WORLD_VERSION,
-                EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(),
-                Eigen::nbThreads());
+#ifdef EIGEN_USE_BLAS
+    const char* products = "BLAS (EIGEN_USE_BLAS)";
+#else
+    const char* products = "Eigen's own";
+#endif
+    std::printf("Eigen %d.%d.%d, SIMD: %s, Eigen threads: %d, large products: %s\n",
+                EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION,
+                Eigen::SimdInstructionSetsInUse(), Eigen::nbThreads(), products);
     RatioReporter reporter(pytorch_file.empty() ? std::map<std::string, TorchTime>{}
                                                 : read_pytorch(pytorch_file));
     benchmark::RunSpecifiedBenchmarks(&reporter);

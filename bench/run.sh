@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the benchmark in its three flavours, times the same steps in PyTorch, and prints the
-# tables of docs/performance.md: -O3 -march=native on one thread, -O2 on one thread, and
-# -O3 -march=native -fopenmp on two threads.
+# Builds the benchmark in its four flavours, times the same steps in PyTorch, and prints the
+# tables of docs/performance.md: -O3 -march=native on one thread, -O2 on one thread,
+# -O3 -march=native -fopenmp on two threads, and -O3 -march=native with Eigen's products in
+# OpenBLAS (backprop::openblas) on one thread.
 #
 # Usage: bench/run.sh [--no-pytorch] [REPETITIONS [FLAVOUR...]]
 #   REPETITIONS  default 10; each repetition lasts at least 0.1 s
-#   FLAVOUR      native, O2 or openmp; default all three. Only those are built and run.
+#   FLAVOUR      native, O2, openmp or openblas; default all four. Only those are built and run.
 #   --no-pytorch do not time PyTorch again: the tables use the timings of the last run
 #                (build/bench/pytorch.txt) if there are any, else leave PyTorch out.
 set -euo pipefail
@@ -20,15 +21,15 @@ fi
 repetitions=${1:-10}
 [ $# -gt 0 ] && shift
 flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || flavours=(native O2 openmp)
+[ ${#flavours[@]} -gt 0 ] || flavours=(native O2 openmp openblas)
 for flavour in "${flavours[@]}"; do
     case "$flavour" in
-        native|O2|openmp) ;;
-        *) echo "unknown flavour '$flavour' (native, O2 or openmp)" >&2; exit 2 ;;
+        native|O2|openmp|openblas) ;;
+        *) echo "unknown flavour '$flavour' (native, O2, openmp or openblas)" >&2; exit 2 ;;
     esac
 done
 
-packages=(cmake ninja-build g++ libeigen3-dev libbenchmark-dev)
+packages=(cmake ninja-build g++ libeigen3-dev libbenchmark-dev libopenblas-dev)
 [ $pytorch -eq 0 ] || packages+=(python3-torch libopenblas0-pthread)
 require_packages "${packages[@]}"
 
@@ -58,6 +59,9 @@ for flavour in "${flavours[@]}"; do
             echo "=== -O3 -march=native -fopenmp, two threads"
             OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive "$build/bench/backprop_bench_openmp" \
                 "${flags[@]}" ;;
+        openblas)
+            echo "=== -O3 -march=native, Eigen's products in OpenBLAS, one thread"
+            OPENBLAS_NUM_THREADS=1 "$build/bench/backprop_bench_openblas" "${flags[@]}" ;;
     esac
 done
 echo "=== load: $(uptime)"

@@ -4,10 +4,11 @@
 #             single-threaded);
 #   gcc       g++ and libstdc++, Release (so the checks are seen to hold without Eigen's debug
 #             asserts): the tests, the examples, the packaging tests, a compile of the benchmark
-#             (bench/), and the documentation site (docs/: Doxygen fails on any warning, and the
-#             tutorial programs run for the output the pages show), then reads the built site in
-#             headless Chromium with the network cut (docs/check_site.py: raw TeX, a broken image
-#             or a broken local link fails it);
+#             (bench/), the PyTorch tests again with Eigen's products in OpenBLAS
+#             (backprop::openblas, libopenblas-dev), and the documentation site (docs/: Doxygen
+#             fails on any warning, and the tutorial programs run for the output the pages show),
+#             then reads the built site in headless Chromium with the network cut
+#             (docs/check_site.py: raw TeX, a broken image or a broken local link fails it);
 #   clang     clang++ and libc++ (Debug, as on macOS): the tests, and the libFuzzer harnesses of
 #             the loaders (fuzz/) for a bounded number of inputs; the examples are left to gcc;
 #   sanitize  g++ under AddressSanitizer and UndefinedBehaviorSanitizer: the tests (the examples
@@ -30,7 +31,7 @@ configs=("$@")
 
 for config in "${configs[@]}"; do
     case "$config" in
-        gcc)      require_packages doxygen graphviz libjs-mathjax chromium python3
+        gcc)      require_packages doxygen graphviz libjs-mathjax chromium python3 libopenblas-dev
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON
                         -DBACKPROP_BUILD_DOCS=ON) ;;

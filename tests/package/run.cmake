@@ -39,3 +39,6 @@ execute_process(COMMAND ${CMAKE_COMMAND} -S ${CMAKE_CURRENT_LIST_DIR}/consumer
                 COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/consumer COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND ${WORK_DIR}/consumer/consumer COMMAND_ERROR_IS_FATAL ANY)
+if(EXISTS ${WORK_DIR}/consumer/consumer_openblas)
+  execute_process(COMMAND ${WORK_DIR}/consumer/consumer_openblas COMMAND_ERROR_IS_FATAL ANY)
+endif()
