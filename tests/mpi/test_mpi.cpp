@@ -4,6 +4,7 @@
 //   backprop_mpi_tests save PATH        5 steps, then a checkpoint written by rank 0
 //   backprop_mpi_tests resume PATH      that checkpoint (on any number of ranks) and 5 more steps
 //   backprop_mpi_tests fault            rank 1 makes a shape error while the others wait for it
+//   backprop_mpi_tests mismatch         rank 1 walks other batches than the others
 //
 // Not Catch2: every rank must make the same collective calls, and a check that failed on one rank
 // only would leave the others waiting for it. Here a failed check throws, and run_or_abort ends
@@ -173,6 +174,17 @@ int fault(bp::mpi::DataParallel<double>& parallel) {
     return 0;
 }
 
+// Rank 1 walks other batches than its peers (one row fewer): the shards no longer add up to the
+// batch, which average_gradients() reports on the ranks that see it, ending the run.
+int mismatch(bp::mpi::DataParallel<double>& parallel) {
+    Net net = make_net(1);
+    bp::SoftmaxCrossEntropy<double> loss;
+    const auto batch = global_batches().front();
+    const Eigen::Index rows = batch.X.rows() - (parallel.rank() == 1 ? 1 : 0);
+    parallel.compute_gradients(net, loss, batch.X.topRows(rows), batch.y.head(rows));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,9 +201,11 @@ int main(int argc, char** argv) {
             status = resume(parallel, argv[2]);
         } else if (mode == "fault" && argc == 2) {
             status = fault(parallel);
+        } else if (mode == "mismatch" && argc == 2) {
+            status = mismatch(parallel);
         } else {
             throw std::invalid_argument(
-                "usage: backprop_mpi_tests exactness | save PATH | resume PATH | fault");
+                "usage: backprop_mpi_tests exactness | save PATH | resume PATH | fault | mismatch");
         }
         if (parallel.rank() == 0) {
             std::printf("%s on %d ranks: OK\n", mode.c_str(), parallel.ranks());
