@@ -230,8 +230,9 @@ public:
     ///     g = Σ_r (n_r/N)·g_r          loss = Σ_r (n_r/N)·loss_r          (N = rows)
     ///
     /// Collective. Throws std::logic_error if this rank's shard is not empty and a layer holds
-    /// no gradients, or (on every rank) if the ranks' shards do not add up to `rows`, as when
-    /// ranks walk different batches; std::invalid_argument if rows < 1.
+    /// no gradients (before any MPI call), or, after the sum, on each rank whose `rows` differs
+    /// from the rows of all the ranks' shards, as when ranks walk different batches;
+    /// std::invalid_argument if rows < 1.
     template <typename Model>
     Scalar average_gradients(Model& model, Eigen::Index rows, Scalar loss) {
         if (rows < 1) {
