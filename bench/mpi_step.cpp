@@ -118,7 +118,9 @@ void time_lenet(int repeats, bp::mpi::DataParallel<float>& parallel) {
 }
 
 void time_sums(int repeats, bp::mpi::DataParallel<float>& parallel) {
-    for (const Eigen::Index size : {1, 1000, 10000, 61706, 100000, 203530, 1000000}) {
+    // From one value to 4 MB, with LeNet-5's and the MLP's parameter counts among them.
+    const Eigen::Index sizes[] = {1, 1000, 10000, 61706, 100000, 203530, 300000, 500000, 1000000};
+    for (const Eigen::Index size : sizes) {
         Eigen::VectorXf values = Eigen::VectorXf::Ones(size);
         Times times;
         for (int i = -3; i < repeats; ++i) {
