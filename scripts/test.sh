@@ -13,6 +13,10 @@
 #             the loaders (fuzz/) for a bounded number of inputs; the examples are left to gcc;
 #   sanitize  g++ under AddressSanitizer and UndefinedBehaviorSanitizer: the tests (the examples
 #             are left to gcc: some forty programs built a third time would double CI's time).
+# The MPI tests (tests/mpi/, under mpiexec with 2 and 3 ranks: about 10 s) run in gcc, which
+# fails if MPI is not found, with the MPI digits example and a compile of bench/mpi_step.cpp;
+# clang and sanitize run them too when MPI is found (under AddressSanitizer without leak
+# detection, as Open MPI does not free all it allocates).
 # One build per configuration; ctest's summary of the last one closes the output.
 # (scripts/docs.sh builds the site alone; `docs` here does the same, without tests.)
 #
@@ -21,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev libbenchmark-dev \
-                 libc++-14-dev libc++abi-14-dev zlib1g-dev
+                 libc++-14-dev libc++abi-14-dev zlib1g-dev libopenmpi-dev openmpi-bin
 # Fashion-MNIST, for the tests on real data: without it they say "skipped" rather than fail.
 (require_packages dataset-fashion-mnist) ||
     echo "dataset-fashion-mnist is not installed: the tests on Fashion-MNIST will be skipped" >&2
@@ -34,7 +38,7 @@ for config in "${configs[@]}"; do
         gcc)      require_packages doxygen graphviz libjs-mathjax chromium python3 libopenblas-dev
                   args=(-DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Release
                         -DBACKPROP_TEST_PACKAGING=ON -DBACKPROP_BUILD_BENCH=ON
-                        -DBACKPROP_BUILD_DOCS=ON) ;;
+                        -DBACKPROP_BUILD_DOCS=ON -DCMAKE_REQUIRE_FIND_PACKAGE_MPI=ON) ;;
         clang)    args=(-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug
                         -DCMAKE_CXX_FLAGS=-stdlib=libc++
                         -DBACKPROP_BUILD_EXAMPLES=OFF -DBACKPROP_BUILD_FUZZERS=ON) ;;

@@ -4,10 +4,13 @@
 #include <backprop/check/gradient_check.hpp>
 #include <backprop/io/serialize.hpp>
 #include <backprop/layers/activations.hpp>
+#include <backprop/layers/conv2d.hpp>
 #include <backprop/layers/dense.hpp>
+#include <backprop/layers/normalization.hpp>
 #include <backprop/losses/softmax_cross_entropy.hpp>
 #include <backprop/nn/model.hpp>
 #include <backprop/nn/sequential.hpp>
+#include <backprop/nn/shards.hpp>
 #include <backprop/optim/adam.hpp>
 #include <backprop/optim/momentum.hpp>
 #include <backprop/optim/sgd.hpp>
@@ -456,6 +459,53 @@ TEST_CASE("Sequential: set_mode reaches the layers that have a mode", "[sequenti
     const auto X = test::random_matrix<double>(2, 4, 3);
     CHECK(net.forward(X) == net.predict(X));  // the probe passes its input through
 
+}
+
+TEMPLATE_TEST_CASE("Sequential: zero_gradients() gives every layer with parameters the "
+                   "held zero gradients of an empty batch", "[sequential][zero-gradients]",
+                   float, double) {
+    using T = TestType;
+    using backprop::BatchNorm;
+    using backprop::Conv2D;
+    using backprop::LayerNorm;
+    using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+    // Every kind of layer with parameters: a 1x4x4 image → 2x2x2 → BatchNorm → 3 → LayerNorm.
+    Sequential<Conv2D<T>, BatchNorm<T>, ReLU<T>, Dense<T>, LayerNorm<T>> net(
+        Conv2D<T>({1, 4, 4}, 2, 3), BatchNorm<T>(2, 2, 2), ReLU<T>(), Dense<T>(8, 3, 1),
+        LayerNorm<T>(3));
+    const auto X = test::random_matrix<T>(5, 16, 2);
+    const auto dY = test::random_matrix<T>(5, 3, 3);
+    Vector gradients;
+    Vector replaced;
+
+    net.forward(X);
+    net.backward(dY);
+    backprop::gather_gradients(net, replaced);
+    REQUIRE_FALSE(replaced.isZero(0));
+    net.zero_gradients();
+    CHECK(net.has_gradients());
+    backprop::gather_gradients(net, gradients);
+    CHECK(gradients.isZero(0));
+
+    // An optimiser steps on them, and with zero gradients Adam moves nothing.
+    Vector before;
+    Vector after;
+    backprop::gather_parameters(net, before);
+    backprop::Adam<T> adam(T(0.1));
+    adam.step(net);
+    backprop::gather_parameters(net, after);
+    CHECK(after == before);
+
+    // A backward() that accumulates onto them gives replace's gradients, bit for bit.
+    net.zero_gradients();
+    net.forward(X);
+    net.backward(dY, backprop::GradientMode::accumulate);
+    backprop::gather_gradients(net, gradients);
+    CHECK(gradients == replaced);
+
+    // clear_gradients() after it: not held any more.
+    net.clear_gradients();
+    CHECK_FALSE(net.has_gradients());
 }
 
 TEST_CASE("Sequential: anomaly detection names the first layer whose output is not finite",

@@ -722,6 +722,15 @@ Decoded read_file(std::istream& stream, const std::string& name, const Model& mo
     return file;
 }
 
+/// Throws std::runtime_error if `in`, a whole file read up to the end of its format, has more.
+inline void require_end(std::istream& in, const std::string& name) {
+    if (in.peek() != std::char_traits<char>::eof()) {
+        const auto end = static_cast<long long>(in.tellg());
+        throw std::runtime_error(name + ": unexpected bytes after the last value: the file " +
+                                 "should end after " + std::to_string(end) + " bytes");
+    }
+}
+
 /// read_file on the file at `path`, which must also end where the format does.
 template <typename Model>
 Decoded read_path(const std::string& path, const Model& model, const char* call,
@@ -731,11 +740,7 @@ Decoded read_path(const std::string& path, const Model& model, const char* call,
         throw std::runtime_error(path + ": cannot open the file for reading");
     }
     Decoded file = read_file(in, path, model, call, expected);
-    if (in.peek() != std::char_traits<char>::eof()) {
-        const auto end = static_cast<long long>(in.tellg());
-        throw std::runtime_error(path + ": unexpected bytes after the last value: the file " +
-                                 "should end after " + std::to_string(end) + " bytes");
-    }
+    require_end(in, path);
     return file;
 }
 

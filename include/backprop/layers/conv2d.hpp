@@ -219,6 +219,13 @@ public:
         has_gradients_ = false;
     }
 
+    /// The gradients of an empty batch: dW and db zero, and held (has_gradients() true), as
+    /// Dense::zero_gradients(). The optimiser's state is kept.
+    void zero_gradients() {
+        clear_gradients();
+        has_gradients_ = true;
+    }
+
     /// f(Parameter) for W, then for b (unless the layer has no bias). The order of model files.
     template <typename F>
     void for_each_parameter(F&& f) {

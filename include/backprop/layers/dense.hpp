@@ -178,6 +178,15 @@ public:
         has_gradients_ = false;
     }
 
+    /// The gradients of an empty batch: dW and db zero, and held (has_gradients() true), so an
+    /// optimiser can step. What a data-parallel step does on a shard with no rows
+    /// (distributed/mpi.hpp), whose share of the batch's gradient is zero. A later backward()
+    /// with GradientMode::accumulate adds to the zeros. The optimiser's state is kept.
+    void zero_gradients() {
+        clear_gradients();
+        has_gradients_ = true;
+    }
+
     /// f(Parameter) for W, then for b: each with its gradient and optimiser state. The order is
     /// the order of model files.
     template <typename F>

@@ -70,6 +70,13 @@ public:
         has_gradients_ = false;
     }
 
+    /// The gradients of an empty batch: dγ and dβ zero, and held (has_gradients() true), as
+    /// Dense::zero_gradients(). The optimiser's state is kept.
+    void zero_gradients() {
+        clear_gradients();
+        has_gradients_ = true;
+    }
+
     /// f(Parameter) for γ ("gamma"), then β ("beta"), as torch's weight and bias.
     template <typename F>
     void for_each_parameter(F&& f) {

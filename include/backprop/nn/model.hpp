@@ -4,9 +4,11 @@
 /// layer or a Sequential of them: its layers in order, and each layer's parameters.
 ///
 /// A layer with parameters has member functions `for_each_parameter(f)` (calling f with a
-/// Parameter, layers/parameter.hpp, for each tensor), `has_gradients()` and `clear_gradients()`,
-/// and a `static constexpr const char* kind`. A layer without parameters (an activation) has
-/// none of the three functions. A container of layers (Sequential) has `for_each_layer(f)`.
+/// Parameter, layers/parameter.hpp, for each tensor), `has_gradients()`, `clear_gradients()`
+/// (gradients zero and not held: an optimiser refuses to step) and `zero_gradients()` (the
+/// gradients of an empty batch: zero, and held), and a `static constexpr const char* kind`. A
+/// layer without parameters (an activation) has none of these functions. A container of layers
+/// (Sequential) has `for_each_layer(f)`.
 
 #include <Eigen/Core>
 

@@ -181,6 +181,16 @@ public:
         });
     }
 
+    /// zero_gradients() of every layer with parameters: the gradients of an empty batch, zero
+    /// and held, so that an optimiser can step (a data-parallel step's empty shard).
+    void zero_gradients() {
+        for_each_layer([](auto& layer) {
+            if constexpr (has_parameters_v<decltype(layer)>) {
+                layer.zero_gradients();
+            }
+        });
+    }
+
     /// Sets the mode of every layer that has one (layers that act differently in training and
     /// evaluation, such as dropout); other layers ignore it.
     void set_mode(Mode mode) {
