@@ -20,6 +20,8 @@
 ///             const float batch_loss = parallel.compute_gradients(net, loss, batch.X, batch.y);
 ///             adam.step(net);                              // the same step on every rank
 ///         }
+///         return 0;
+///     });
 ///
 /// compute_gradients() is, on each rank,
 ///
@@ -31,8 +33,6 @@
 ///         net.backward(loss.backward());
 ///     }
 ///     parallel.average_gradients(net, batch.X.rows(), mean);          // one all-reduce
-///         return 0;
-///     });
 ///
 /// Why the result is the single-process one: a mean loss over the N rows of a batch has the
 /// gradient Σ_r (n_r/N)·g_r, where g_r is the gradient of rank r's mean loss over its n_r rows
