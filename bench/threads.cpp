@@ -12,7 +12,8 @@
 //   Eigen OpenMP 2  the one-thread step with Eigen::setNbThreads(2): each product on 2 threads.
 // The ways are interleaved (one repeat of each in turn, each repeat starting with another way),
 // so that a change in the machine's load reaches all of them alike. Each repeat takes ≥ 0.1 s; prints the minimum and median time of a
-// step over the repeats, their ratios to one thread, and the load average before and after.
+// step over the repeats, their ratios to one thread, the least CPU time a step took (all the
+// process's threads: what the step costs the machine), and the load average before and after.
 //
 // Usage: backprop_bench_threads [REPEATS]     (default 9)
 #include "steps.hpp"
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -41,12 +43,20 @@ std::string load_average() {
     return one + " " + five + " " + fifteen;
 }
 
-/// One way of taking a step, and the seconds per step of each repeat.
+/// One way of taking a step, and the seconds per step of each repeat: wall time, and the CPU
+/// time of the whole process (every thread's).
 struct Way {
     const char* name;
     std::function<void()> step;
     std::vector<double> seconds;
+    std::vector<double> cpu;
 };
+
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -54,13 +64,16 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/// Seconds per step of `steps` steps of `way`.
+/// Seconds per step of `steps` steps of `way`; adds the CPU seconds per step to way.cpu.
 double time_steps(Way& way, int steps) {
+    const double cpu = process_cpu_seconds();
     const auto start = Clock::now();
     for (int s = 0; s < steps; ++s) {
         way.step();
     }
-    return std::chrono::duration<double>(Clock::now() - start).count() / steps;
+    const double wall = std::chrono::duration<double>(Clock::now() - start).count() / steps;
+    way.cpu.push_back((process_cpu_seconds() - cpu) / steps);
+    return wall;
 }
 
 /// Times every way of `ways` on workload `name`, interleaved, and prints its lines of the table.
@@ -72,6 +85,9 @@ void run(const char* name, std::vector<Way>& ways, int repeats) {
     }
     const double one = time_steps(ways[0], 3);
     const int steps = std::max(1, static_cast<int>(0.1 / one));
+    for (auto& way : ways) {
+        way.cpu.clear();  // the warm-up's
+    }
     for (int r = 0; r < repeats; ++r) {
         // Repeat r starts with way r (mod the number of ways): whatever a way leaves behind for
         // the next (here the first way of a repeat ran up to 1.4x slower than the same step
@@ -86,8 +102,9 @@ void run(const char* name, std::vector<Way>& ways, int repeats) {
     for (const auto& way : ways) {
         const double min = *std::min_element(way.seconds.begin(), way.seconds.end());
         const double med = median(way.seconds);
-        std::printf("| %-16s | %-15s | %9.3f | %9.3f | %5.2fx | %5.2fx |\n", name, way.name,
-                    min * 1e3, med * 1e3, base_min / min, base_median / med);
+        std::printf("| %-16s | %-15s | %9.3f | %9.3f | %5.2fx | %5.2fx | %9.3f |\n", name,
+                    way.name, min * 1e3, med * 1e3, base_min / min, base_median / med,
+                    *std::min_element(way.cpu.begin(), way.cpu.end()) * 1e3);
     }
     std::fflush(stdout);
 }
@@ -105,15 +122,16 @@ std::vector<Way> ways_for(Net& net, Loss& loss, Optimizer& sgd, const X& x,
         sgd.step(net);
     };
     return {
-        {"1 thread", plain, {}},
-        {"T=2", [&] { parallel.step(x, target); sgd.step(net); }, {}},
-        {"T=2 split", [&] { split.step(x, target); sgd.step(net); }, {}},
+        {"1 thread", plain, {}, {}},
+        {"T=2", [&] { parallel.step(x, target); sgd.step(net); }, {}, {}},
+        {"T=2 split", [&] { split.step(x, target); sgd.step(net); }, {}, {}},
         {"Eigen OpenMP 2",
          [plain] {
              Eigen::setNbThreads(2);
              plain();
              Eigen::setNbThreads(1);
          },
+         {},
          {}},
     };
 }
@@ -129,9 +147,10 @@ int main(int argc, char** argv) {
     Eigen::setNbThreads(1);
     std::printf("load average before: %s; %d repeats, times of one step in ms\n\n",
                 load_average().c_str(), repeats);
-    std::printf("| %-16s | %-15s | %9s | %9s | %6s | %6s |\n", "workload", "way", "min", "median",
-                "x min", "x med");
-    std::printf("|------------------|-----------------|-----------|-----------|--------|--------|\n");
+    std::printf("| %-16s | %-15s | %9s | %9s | %6s | %6s | %9s |\n", "workload", "way", "min",
+                "median", "x min", "x med", "CPU min");
+    std::printf("|------------------|-----------------|-----------|-----------|--------|--------|"
+                "-----------|\n");
 
     for (const Eigen::Index batch : {32, 64, 128, 1024}) {
         using Step = bench::SequentialStep<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic,

@@ -402,3 +402,19 @@ TEST_CASE("DataParallel: Dropout draws its own masks per shard, the same from ru
     reference.backward(mse.backward());
     CHECK(test::relative_difference(gradients_of(net), gradients_of(reference)) <= 1e-14);
 }
+
+TEST_CASE("DataParallel: a single layer as the model", "[data_parallel][threads]") {
+    bp::Dense<double> layer(5, 4, 31);
+    bp::Dense<double> reference = layer;
+    const auto X = test::random_matrix<double>(9, 5, 32);
+    const Eigen::MatrixXd y = test::random_matrix<double>(9, 4, 33);
+    bp::DataParallel<bp::Dense<double>, bp::MSE<double>> parallel(layer, 3);
+    parallel.set_min_rows(2);
+    REQUIRE(parallel.shards(9) == 3);
+    bp::MSE<double> mse;
+    const double expected = mse.forward(reference.forward(X), y);
+    reference.backward(mse.backward());
+    CHECK(std::abs(parallel.step(X, y) - expected) <= 1e-14 * expected);
+    CHECK(test::relative_difference(layer.gradients().dW, reference.gradients().dW) <= 1e-14);
+    CHECK(test::relative_difference(layer.gradients().db, reference.gradients().db) <= 1e-14);
+}

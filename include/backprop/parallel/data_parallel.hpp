@@ -105,10 +105,12 @@ void copy_buffers(const Layer& from, Layer& to) {
 /// and their sum, and waking a thread, whatever its size; its arithmetic shrinks with its rows.
 /// So a batch of N rows runs on S = min(T, max(1, N / min_rows())) shards: every shard has at
 /// least min_rows() rows, and a batch of fewer than 2·min_rows() rows runs on the calling
-/// thread alone, exactly as a plain step (no copy, no sum). The default, 64 rows, was measured
-/// for the 784 → ReLU(256) → 10 network on two cores (docs/performance.md, "Threads"): at batch
-/// 64 (one shard) no slower than one thread, from batch 128 on two shards faster. A network that
-/// does more arithmetic per row and per parameter (a convolution) may set it lower.
+/// thread alone, exactly as a plain step (no copy, no sum), so it is never slower than one
+/// thread. The default, 64 rows, comes from the 784 → ReLU(256) → 10 network in float on two
+/// shared cores (docs/performance.md, "Threads"): split in two, a step took 1.5x the CPU time
+/// of one thread at batch 64, 1.3x at 128 and 1.02x at 1024; at batch 64 the saving on free
+/// cores (≈ 1.3x) turned into a loss when the other core was busy. A network that does more
+/// arithmetic per row and parameter (LeNet-5: 1.06x the CPU time at batch 64) may set it lower.
 ///
 /// **Dropout** draws a mask per shard: shard 0 from the master's generators, shard t ≥ 1 from
 /// replica t's, reseeded at construction from `seed`, t and the layer's index. The masks differ
