@@ -36,6 +36,8 @@
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
+#include "parallel/data_parallel.hpp"
+#include "parallel/thread_pool.hpp"
 
 /// Everything in the library.
 namespace backprop {}

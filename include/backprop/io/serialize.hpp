@@ -172,21 +172,6 @@ struct ModelLayout {
     std::size_t value_bytes = 0;  // the size of all the values in the file
 };
 
-/// Accepts any buffer: what has_buffers calls for_each_buffer with.
-struct any_buffer {
-    template <typename Matrix>
-    void operator()(const char*, const Matrix&) const {}
-};
-
-/// Whether layer type L has buffers (for_each_buffer(f) calling f(name, tensor)).
-template <typename L, typename = void>
-struct has_buffers : std::false_type {};
-
-template <typename L>
-struct has_buffers<
-    L, std::void_t<decltype(std::declval<const L&>().for_each_buffer(any_buffer{}))>>
-    : std::true_type {};
-
 /// f(name, tensor) for every tensor of `layer` that a file holds: its parameters' values, then
 /// its buffers. The tensors are const when `layer` is.
 template <typename Layer, typename F>

@@ -38,6 +38,21 @@ template <typename L>
 struct has_settings<L, std::void_t<decltype(std::declval<const L&>().for_each_setting(
                            std::declval<void (*)(const char*, double)>()))>> : std::true_type {};
 
+/// Accepts any buffer: what has_buffers calls for_each_buffer with.
+struct any_buffer {
+    template <typename Matrix>
+    void operator()(const char*, const Matrix&) const {}
+};
+
+/// Whether layer type L has buffers (for_each_buffer(f) calling f(name, tensor)): state that is
+/// not trained by gradients but is part of the model, such as BatchNorm's running statistics.
+template <typename L, typename = void>
+struct has_buffers : std::false_type {};
+template <typename L>
+struct has_buffers<
+    L, std::void_t<decltype(std::declval<const L&>().for_each_buffer(any_buffer{}))>>
+    : std::true_type {};
+
 }  // namespace detail
 
 /// Whether layer type L has trainable parameters (a Dense) or none (an activation).
