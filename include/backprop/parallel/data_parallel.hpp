@@ -133,8 +133,8 @@ void copy_buffers(const Layer& from, Layer& to) {
 /// Memory: T − 1 copies of the model (with their caches) and T + 1 vectors of
 /// parameter_count(model) values. Past the first step of a batch size, a step allocates nothing
 /// but Eigen's GEMM packing buffers. The model must outlive the DataParallel, must keep its
-/// architecture, and must not be used by another thread during step(). The program must link the
-/// platform's threads (CMake: Threads::Threads).
+/// architecture, and must not be used by another thread during step(). The target backprop::backprop
+/// links the platform's threads (Threads::Threads).
 ///
 /// \tparam Model a Sequential or a single layer: copyable, forward(X), backward(dY).
 /// \tparam Loss MSE or SoftmaxCrossEntropy (anything with forward(pred, target) → Scalar,

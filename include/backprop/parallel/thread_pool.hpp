@@ -32,8 +32,8 @@ namespace backprop {
 /// index that threw, so that the same failure gives the same message whatever the timing.
 ///
 /// One run() at a time: the pool is not reentrant (a task must not call run() on its own pool),
-/// and two threads must not call run() at once; either throws std::logic_error. The program
-/// needs the platform's threads (CMake: link Threads::Threads).
+/// and two threads must not call run() at once; either throws std::logic_error. The target
+/// backprop::backprop links the platform's threads (Threads::Threads).
 class ThreadPool {
 public:
     /// A pool of `threads` threads in all: starts threads − 1 workers. Throws
