@@ -25,9 +25,9 @@
 /// Errors in the file throw std::runtime_error whose message starts with
 /// `<name>:<line>:<column>: ` (1-based; the column counts bytes after any byte order mark and
 /// points at the field), then says what was expected and what was found, e.g.
-/// `digits.csv:12:17: field 5 is 'abc', which is not a finite number`. Bytes of the file are
-/// shown escaped (every byte but printable ASCII as a backslash, `x` and two hex digits), and at
-/// most 40 of a field.
+/// ``digits.csv:12:17: field 5 is 'abc', which is not a finite number``. Bytes of the
+/// file are shown escaped (every byte but printable ASCII as a backslash, `x` and two hex
+/// digits), and at most 40 of a field.
 
 #include "../detail/random.hpp"
 #include "../detail/shape.hpp"
