@@ -46,7 +46,8 @@ RAW_TEX = re.compile(r"\\f\$|\\f\[|\\f\]|\$\$|\\\(|\\\)|\\\[|\\\]|\\(frac|partia
 # letter or digit makes it typeset a quotation instead, ‘a 'b’ c` with a stray backtick (and in
 # <code>'b'</code> it turns the last quote into ’). Neither a backtick nor an opening quotation
 # mark belongs in the prose of these pages, nor a typographic quote in code; write such a span
-# with two backticks, ``a 'b' c``, which Doxygen takes as code whatever it holds.
+# with two backticks, ``a 'b' c``, which Doxygen takes as code whatever it holds, on at most two
+# lines (across three it fails the same way).
 STRAY_CODE_SPAN = re.compile(r"[`\u2018]")
 TYPOGRAPHIC_QUOTE = re.compile(r"[\u2018\u2019]")
 # Elements whose text is code (a listing, an included output), where a backtick may stand.
@@ -229,10 +230,10 @@ def unreachable(site, pages):
     seen, todo = {"index.html"}, ["index.html"]
     while todo:
         for reference in parsed(os.path.join(site, todo.pop())).links:
-            parsed = urllib.parse.urlsplit(reference)
-            if parsed.scheme or not parsed.path.endswith(".html") or "/" in parsed.path:
+            url = urllib.parse.urlsplit(reference)
+            if url.scheme or not url.path.endswith(".html") or "/" in url.path:
                 continue
-            target = urllib.parse.unquote(parsed.path)
+            target = urllib.parse.unquote(url.path)
             if target not in seen and os.path.isfile(os.path.join(site, target)):
                 seen.add(target)
                 todo.append(target)
