@@ -370,3 +370,34 @@ TEMPLATE_TEST_CASE("Allocation: past the first step, the data-parallel step on 2
         CHECK(counts.smallest > std::size_t{EIGEN_STACK_ALLOCATION_LIMIT});
     }
 }
+
+TEMPLATE_TEST_CASE("Allocation: predict(X, buffers) into reused buffers allocates nothing",
+                   "[allocation][predict]", float, double) {
+    // Inference on a const model: after the first call has sized the buffers, each further call
+    // with the same batch writes into them and allocates nothing, through the Sequential and
+    // through a layer alone. 16 → 32 → 10 at batch 8 keeps every product below the packing
+    // threshold, so Eigen's GEMM allocates nothing of its own either.
+    using T = TestType;
+    using Net = backprop::Sequential<backprop::Dense<T>, backprop::ReLU<T>, backprop::Dense<T>,
+                                     backprop::Tanh<T>>;
+    const Net net(backprop::Dense<T>(16, 32, 1), backprop::ReLU<T>(), backprop::Dense<T>(32, 10, 2),
+                  backprop::Tanh<T>());
+    const Eigen::Matrix<T, Dynamic, Dynamic> X =
+        Eigen::Matrix<T, Dynamic, Dynamic>::Random(8, 16);
+    typename Net::Buffers buffers;
+    const auto expected = net.predict(X);
+    REQUIRE(net.predict(X, buffers) == expected);
+    const auto& dense = net.template layer<0>();
+    typename backprop::Dense<T>::Output Z;
+    dense.predict(X, Z);
+    const Counts counts = count_allocations([&] {
+        for (int i = 0; i < 5; ++i) {
+            net.predict(X, buffers);
+            dense.predict(X, Z);
+        }
+    });
+    CHECK(counts.mallocs == 0);
+    CHECK(counts.news == 0);
+    CHECK(net.predict(X, buffers) == expected);
+    CHECK(Z == dense.predict(X));
+}

@@ -320,6 +320,35 @@ TEMPLATE_TEST_CASE("Conv2D: inside a Sequential with Dense layers, trained by an
         Contains("layer 1 takes 64 inputs but layer 0 gives 144"));
 }
 
+TEMPLATE_TEST_CASE("Conv2D: in a Sequential, image layers must agree in C, H and W, not only in "
+                   "width", "[conv2d][sequential][bad-input]", float, double) {
+    using T = TestType;
+    using backprop::MaxPool2D;
+    using backprop::ReLU;
+    using backprop::Sequential;
+    // 6x28x28 and 3x56x28 are both 4704 wide: only the image shapes tell them apart.
+    CHECK_THROWS_AS((Sequential<Conv2D<T>, MaxPool2D<T>>(Conv2D<T>({1, 28, 28}, 6, 5, 1, 2),
+                                                         MaxPool2D<T>(3, 56, 28, 2))),
+                    std::invalid_argument);
+    CHECK_THROWS_WITH(
+        (Sequential<Conv2D<T>, ReLU<T>, MaxPool2D<T>>(Conv2D<T>({1, 28, 28}, 6, 5, 1, 2), ReLU<T>(),
+                                                      MaxPool2D<T>(3, 56, 28, 2))),
+        Contains("Sequential: layer 2 takes images of 3 channels, height 56, width 28 but layer 0 "
+                 "gives images of 6 channels, height 28, width 28"));
+    CHECK_THROWS_WITH(
+        (Sequential<MaxPool2D<T>, Conv2D<T>>(MaxPool2D<T>(6, 28, 28, 2),
+                                             Conv2D<T>({6, 7, 28}, 16, 5))),
+        Contains("layer 1 takes images of 6 channels, height 7, width 28 but layer 0 gives "
+                 "images of 6 channels, height 14, width 14"));
+    // The matching shapes chain; a Dense layer between image layers ends the comparison (its
+    // output is not known as images), so only the widths are checked across it.
+    CHECK_NOTHROW(Sequential<Conv2D<T>, ReLU<T>, MaxPool2D<T>, Conv2D<T>>(
+        Conv2D<T>({1, 28, 28}, 6, 5, 1, 2), ReLU<T>(), MaxPool2D<T>(6, 28, 28, 2),
+        Conv2D<T>({6, 14, 14}, 16, 5)));
+    CHECK_NOTHROW(Sequential<MaxPool2D<T>, backprop::Dense<T>, MaxPool2D<T>>(
+        MaxPool2D<T>(1, 4, 4, 2), backprop::Dense<T>(4, 8), MaxPool2D<T>(2, 2, 2, 2)));
+}
+
 TEST_CASE("Conv2D: bad settings at construction", "[conv2d][bad-input]") {
     CHECK_THROWS_WITH(Conv2D<double>({0, 5, 5}, 2, 3),
                       Contains("Conv2D: the input image is 0 channels, height 5, width 5") &&

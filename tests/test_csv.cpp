@@ -282,6 +282,36 @@ TEST_CASE("load_csv: a line has at most csv_max_fields fields", "[csv]") {
     CHECK(data.labels(0) == 7);
 }
 
+TEST_CASE("load_csv: a header has at most csv_max_header_fields fields", "[csv]") {
+    STATIC_REQUIRE(backprop::csv_max_header_fields == 65'536);
+    // A 1 MB header line of commas would be a million strings, 32 MB: rejected before any is made,
+    // whether the header is detected (no field is a number) or declared.
+    const std::string commas = std::string(999'999, ',') + "\n1,0\n";
+    for (const auto header : {CsvHeader::detect, CsvHeader::present}) {
+        CHECK_THAT(parse_error<float>(commas, header),
+                   Contains("data.csv:1:65537: the header has 1000000 fields, more than the 65536 "
+                            "a header may have"));
+    }
+
+    // The widest header allowed loads, and what its fields hold stays within the cap's bound:
+    // 2 MiB of strings (32 bytes each on libstdc++, 24 on libc++) besides the text of the names
+    // too long for a string's own buffer, here none.
+    std::string widest;
+    for (std::size_t i = 0; i < backprop::csv_max_header_fields; ++i) widest += "x,";
+    widest.back() = '\n';
+    std::string row;
+    for (std::size_t i = 1; i < backprop::csv_max_header_fields; ++i) row += "1,";
+    const auto data = parse<float>(widest + row + "0\n");
+    REQUIRE(data.header.size() == backprop::csv_max_header_fields);
+    CHECK(data.header.front() == "x");
+    std::size_t held = data.header.capacity() * sizeof(std::string);
+    for (const std::string& field : data.header) {
+        held += field.capacity() > std::string().capacity() ? field.capacity() + 1 : 0;
+    }
+    CHECK(held <= std::size_t{2} << 20);
+    CHECK(data.X.cols() == 65'535);
+}
+
 TEST_CASE("load_csv: the file's bytes are escaped and cut short in messages", "[csv]") {
     using namespace std::string_literals;
     CHECK_THAT(parse_error<double>("1,2,3\n4,a\x01\0b\x7f,6\n"s),

@@ -297,7 +297,8 @@ TEST_CASE("IDX: Fashion-MNIST's test set (Debian's dataset-fashion-mnist)", "[id
     const std::string images = folder + "t10k-images-idx3-ubyte.gz";
     const std::string labels = folder + "t10k-labels-idx1-ubyte.gz";
     if (!std::ifstream(images) || !std::ifstream(labels)) {
-        WARN("skipped: Fashion-MNIST's test set is not in " << folder
+        // "SKIPPED:" makes ctest report the test as skipped (tests/CMakeLists.txt).
+        WARN("SKIPPED: Fashion-MNIST's test set is not in " << folder
              << " (install Debian's dataset-fashion-mnist to run this test)");
         return;
     }

@@ -302,6 +302,29 @@ TEST_CASE("Sequential: moving a network or a vector of them leaves training bit-
         CHECK(train(moved, adam, 3) == expected);
         CHECK(moved.layer<0>().W == reference.layer<0>().W);
     }
+    SECTION("std::move between backward() and step(): the moved net steps at once") {
+        // The gradients and the optimiser's state move with the layers, so the moved net needs
+        // no new backward() to step, and steps as the unmoved one does.
+        auto net = make_net<double>();
+        auto unmoved = make_net<double>();
+        train(net, adam, 3);
+        train(unmoved, adam, 3);
+        const auto X = test::random_matrix<double>(8, 4, 5);
+        const auto dY = test::random_matrix<double>(8, 3, 6);
+        for (auto* each : {&net, &unmoved}) {
+            each->forward(X);
+            each->backward(dY);
+        }
+        auto moved = std::move(net);
+        REQUIRE(moved.has_gradients());
+        adam.step(moved);
+        adam.step(unmoved);
+        CHECK(moved.layer<0>().W == unmoved.layer<0>().W);
+        CHECK(moved.layer<0>().b == unmoved.layer<0>().b);
+        CHECK(moved.layer<2>().W == unmoved.layer<2>().W);
+        CHECK(moved.layer<2>().b == unmoved.layer<2>().b);
+        CHECK(train(moved, adam, 2) == train(unmoved, adam, 2));
+    }
     SECTION("a std::vector of networks that reallocates between steps") {
         std::vector<Net<double>> nets;
         nets.push_back(make_net<double>());

@@ -4,8 +4,11 @@
 
 #include <backprop/io/serialize.hpp>
 #include <backprop/layers/activations.hpp>
+#include <backprop/layers/conv2d.hpp>
 #include <backprop/layers/dense.hpp>
+#include <backprop/layers/dropout.hpp>
 #include <backprop/layers/normalization.hpp>
+#include <backprop/layers/pooling.hpp>
 #include <backprop/losses/mse.hpp>
 #include <backprop/losses/softmax_cross_entropy.hpp>
 #include <backprop/nn/sequential.hpp>
@@ -721,5 +724,81 @@ TEMPLATE_TEST_CASE("save/load: BatchNorm's running statistics are saved, restore
                        Dense<S>(5, 3));
         CHECK_THAT(loading_error(saved(net), model), Contains("momentum"));
         CHECK(model.template layer<1>().running_var == decltype(trained.running_var)::Ones(5));
+    }
+}
+
+TEMPLATE_TEST_CASE("save/load: image layers, LayerNorm and Dropout in a Sequential round trip "
+                   "bit for bit, and load only into their own architecture",
+                   "[serialize][conv2d][pooling][normalization]", float, double) {
+    using S = TestType;
+    // 1x6x6 images → Conv2D 3x3 → 2x4x4 → ReLU → MaxPool2D 2x2 (no parameters) → 2x2x2 →
+    // Dropout → Dense → 5 → LayerNorm.
+    using ImageNet = bp::Sequential<bp::Conv2D<S>, bp::ReLU<S>, bp::MaxPool2D<S>, bp::Dropout<S>,
+                                    Dense<S>, bp::LayerNorm<S>>;
+    const auto make = [](std::uint64_t seed, bp::MaxPool2D<S> pool = bp::MaxPool2D<S>(2, 4, 4, 2),
+                         S p = S(0.25), S eps = S(1e-5)) {
+        return ImageNet(bp::Conv2D<S>({1, 6, 6}, 2, 3, 1, 0, seed), bp::ReLU<S>(), pool,
+                        bp::Dropout<S>(p, seed), Dense<S>(8, 5, seed + 1),
+                        bp::LayerNorm<S>(5, eps));
+    };
+    auto net = make(1);
+    bp::Adam<S> adam(S(0.01));
+    bp::MSE<S> mse;
+    for (std::uint64_t k = 0; k < 3; ++k) {  // every parameter moves, LayerNorm's γ and β too
+        mse.forward(net.forward(test::random_matrix<S>(4, 36, 10 + k)),
+                    test::random_matrix<S>(4, 5, 20 + k));
+        net.backward(mse.backward());
+        adam.step(net);
+    }
+    const auto X = test::random_matrix<S>(3, 36, 30);
+
+    SECTION("a parameter file and a checkpoint restore every value bit for bit") {
+        const std::string bytes = saved(net);
+        auto model = make(2);
+        REQUIRE(saved(model) != bytes);
+        std::istringstream in(bytes);
+        load_parameters(in, model);
+        CHECK(saved(model) == bytes);
+        CHECK(same_bits(model.template layer<0>().W, net.template layer<0>().W));
+        CHECK(same_bits(model.template layer<5>().gamma, net.template layer<5>().gamma));
+        CHECK(same_bits(model.predict(X), net.predict(X)));  // Dropout is the identity here
+
+        auto resumed = make(3);
+        bp::Adam<S> resumed_adam(S(0.01));
+        std::stringstream file;
+        save_checkpoint(file, net, adam);
+        load_checkpoint(file, resumed, resumed_adam);
+        CHECK(checkpoint(resumed, resumed_adam) == checkpoint(net, adam));
+        CHECK(same_bits(resumed.predict(X), net.predict(X)));
+    }
+    SECTION("another architecture of the same widths is a clear error that changes nothing") {
+        const std::string bytes = saved(net);
+        const auto check_error = [&](ImageNet model, const std::string& expected) {
+            const std::string before = saved(model);
+            CHECK_THAT(loading_error(bytes, model), Contains("model.bin: " + expected));
+            CHECK(saved(model) == before);
+        };
+        // A 3x3 window at stride 1 also gives 2x2 from 4x4: the same widths, another layer.
+        check_error(make(1, bp::MaxPool2D<S>(2, 4, 4, 3, 1)),
+                    "layer 2 is MaxPool2D(channels=2, height=4, width=4, kernel=2, stride=2) in "
+                    "the file but MaxPool2D(channels=2, height=4, width=4, kernel=3, stride=1) in "
+                    "the model");
+        check_error(make(1, bp::MaxPool2D<S>(2, 4, 4, 2), S(0.5)),
+                    "layer 3 is Dropout(p=0.25) in the file but Dropout(p=0.5) in the model");
+        check_error(make(1, bp::MaxPool2D<S>(2, 4, 4, 2), S(0.25), S(1e-3)),
+                    "layer 5 is LayerNorm(features=5, eps=");
+        using Padded = bp::Sequential<bp::Conv2D<S>, bp::ReLU<S>, bp::MaxPool2D<S>,
+                                      bp::Dropout<S>, Dense<S>, bp::LayerNorm<S>>;
+        // A 5x5 kernel with one row and column of padding all round: 4x4 again from 6x6.
+        Padded padded(bp::Conv2D<S>({1, 6, 6}, 2, 5, 1, 1), bp::ReLU<S>(),
+                      bp::MaxPool2D<S>(2, 4, 4, 2), bp::Dropout<S>(S(0.25)), Dense<S>(8, 5),
+                      bp::LayerNorm<S>(5));
+        const std::string before = saved(padded);
+        CHECK_THAT(loading_error(bytes, padded),
+                   Contains("model.bin: layer 0 is Conv2D(in_channels=1, height=6, width=6, "
+                            "out_channels=2, kernel_height=3") &&
+                       Contains("in the file but Conv2D(in_channels=1, height=6, width=6, "
+                                "out_channels=2, kernel_height=5"));
+        CHECK(saved(padded) == before);
     }
 }

@@ -5,7 +5,8 @@
 /// The data convention, the same everywhere: rows are samples.
 ///   X is (batch, in), W is (in, out), b is (1, out), and a Dense layer computes Z = X·W + b.
 /// A gradient is named after what it differentiates and has its shape: dW = ∂L/∂W is (in, out).
-/// A layer's backward() sums over the batch; only the loss divides by the number of elements.
+/// A layer's backward() sums over the batch; only the loss divides: MSE by the number of elements
+/// of its prediction (batch × outputs), SoftmaxCrossEntropy by the number of samples.
 /// An image batch is (batch, C·H·W), each row one image flattened in PyTorch's NCHW order:
 /// element (c, h, w) of sample n is X(n, c·H·W + h·W + w) (layers/image.hpp).
 

@@ -70,6 +70,8 @@ inline void shuffle(std::vector<Eigen::Index>& order, SplitMix64& rng) {
 /// `MiniBatches batches(X, labels, 32, seed, LastBatch::keep)` is a MiniBatches<float> for an
 /// Eigen::MatrixXf X and an Eigen::VectorXi of labels.
 ///
+/// The loop it feeds: \ref tutorial_digits_batches "Tutorial 10: Mini-batches".
+///
 /// \tparam Scalar float or double, the Scalar of X.
 /// \tparam Target the type of y: Eigen::VectorXi (class labels, the default) or a matrix with
 ///         rows chosen at run time, such as Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>.

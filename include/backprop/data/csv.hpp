@@ -6,7 +6,7 @@
 /// number (the features), the last a non-negative integer (the class label, at most
 /// csv_max_label). Spaces and tabs around a field, a trailing carriage return (Windows line ends),
 /// blank lines and a UTF-8 byte order mark at the start of the file are ignored. A line has at most
-/// csv_max_fields fields.
+/// csv_max_fields fields, a header at most csv_max_header_fields.
 ///
 /// Numbers are decimal: `[+|-] digits [. [digits]] [e|E [+|-] digits]`, or with no digit before
 /// the point (`.5`). `-1.5`, `+2e-3`, `7` are numbers; quotes, `nan`, `inf`, hexadecimal and
@@ -25,9 +25,9 @@
 /// Errors in the file throw std::runtime_error whose message starts with
 /// `<name>:<line>:<column>: ` (1-based; the column counts bytes after any byte order mark and
 /// points at the field), then says what was expected and what was found, e.g.
-/// `digits.csv:12:17: field 5 is 'abc', which is not a finite number`. Bytes of the file are
-/// shown escaped (every byte but printable ASCII as a backslash, `x` and two hex digits), and at
-/// most 40 of a field.
+/// ``digits.csv:12:17: field 5 is 'abc', which is not a finite number``. Bytes of the
+/// file are shown escaped (every byte but printable ASCII as a backslash, `x` and two hex
+/// digits), and at most 40 of a field.
 
 #include "../detail/random.hpp"
 #include "../detail/shape.hpp"
@@ -57,8 +57,15 @@ namespace backprop {
 inline constexpr int csv_max_label = (1 << 24) - 1;
 
 /// The most fields a line of a CSV file may have: a bound on what one line can make load_csv
-/// allocate (a header's fields are kept as strings), whatever its length.
+/// allocate, whatever its length.
 inline constexpr std::size_t csv_max_fields = 1'000'000;
+
+/// The most fields a header line may have. A header's fields are kept as std::string, 24 or 32
+/// bytes each before any text, so a line of commas would cost 32 times its size; with this cap
+/// the strings take at most 2 MiB besides the text of the names longer than 15 bytes (at most
+/// twice their size).
+/// A sample's fields cost no more than their text: a Scalar each, from at least two bytes.
+inline constexpr std::size_t csv_max_header_fields = 65'536;
 
 /// Samples with integer class labels; rows are samples.
 template <typename Scalar>
@@ -207,12 +214,14 @@ inline bool csv_is_header(std::string_view line, const std::string& name, std::s
 ///
 /// → X is (n, features) and labels is (n), n the number of non-blank lines after the header.
 /// Throws std::runtime_error, naming `name`, the line and the column, if a line has more than
-/// csv_max_fields fields, if the first line mixes numbers and other fields under
-/// CsvHeader::detect, if a row has another number of fields than the first row, fewer than two
-/// fields, a feature that is not a number or is beyond the largest Scalar, or a label that is not
-/// an integer in [0, csv_max_label], or if there is no sample at all.
-/// Memory: the longest line (no per-field storage), plus the samples as Scalars and ints at most
-/// three times over (the growing vectors, then X).
+/// csv_max_fields fields, a header more than csv_max_header_fields, if the first line mixes
+/// numbers and other fields under CsvHeader::detect, if a row has another number of fields than
+/// the first row, fewer than two fields, a feature that is not a number or is beyond the largest
+/// Scalar, or a label that is not an integer in [0, csv_max_label], or if there is no sample at
+/// all.
+/// Memory: the longest line (no per-field storage), the header's fields (at most 2 MiB of strings
+/// plus their text, see csv_max_header_fields), and the samples as Scalars and ints at most three
+/// times over (the growing vectors, then X).
 template <typename Scalar>
 LabeledData<Scalar> load_csv(std::istream& in, const std::string& name = "<stream>",
                              CsvHeader header = CsvHeader::detect) {
@@ -247,6 +256,12 @@ LabeledData<Scalar> load_csv(std::istream& in, const std::string& name = "<strea
                 is_header = detail::csv_is_header(line, name, line_number);
             }
             if (is_header) {
+                if (fields > csv_max_header_fields) {
+                    detail::csv_fail(name, line_number,
+                                     detail::csv_field_start(line, csv_max_header_fields) + 1,
+                                     "the header has ", fields, " fields, more than the ",
+                                     csv_max_header_fields, " a header may have");
+                }
                 data.header.reserve(fields);
                 for (std::size_t at = 0; at != npos;) {
                     const auto field = detail::csv_field_at(line, at);

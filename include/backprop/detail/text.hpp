@@ -40,7 +40,7 @@ inline std::string escape_bytes(std::string_view bytes, std::size_t max_bytes = 
 ///     sign     = "+" | "-";  digits = one or more of 0-9
 ///
 /// So `7`, `-1.5`, `+2e-3`, `.5`, `1.`, `1e999` are numbers; `nan`, `inf`, `0x1p3`, `1e`, `.`,
-/// `1,5`, `'1'` and text with spaces are not.
+/// `1,5`, ``'1'`` and text with spaces are not.
 inline bool is_decimal_number(std::string_view text) {
     std::size_t i = 0;
     const auto digits = [&] {

@@ -125,7 +125,8 @@ public:
     ///     dX = dZ·Wᵀ         ∂L/∂X[n][i] = Σⱼ dZ[n][j]·W[i][j]
     ///
     /// and these are the only products of the factors whose shapes fit. The sums run over the
-    /// batch without dividing: only the loss divides by the number of samples.
+    /// batch without dividing: only the loss divides (MSE by the number of elements of its
+    /// prediction, SoftmaxCrossEntropy by the number of samples).
     ///
     /// With GradientMode::accumulate, this batch's dW and db are added to those held since the
     /// last clear_gradients() (or replace them if there are none): the gradient of a sum of

@@ -28,6 +28,8 @@ namespace backprop {
 ///
 /// A copy copies the generator's state: the copy draws the same masks as the original would.
 ///
+/// Why the survivors are scaled: \ref tutorial_dropout "Tutorial 13: Dropout".
+///
 /// \tparam Scalar float or double.
 template <typename Scalar>
 class Dropout {

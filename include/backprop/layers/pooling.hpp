@@ -17,6 +17,7 @@
 /// sample) is contiguous.
 
 #include "../detail/shape.hpp"
+#include "image.hpp"
 
 #include <Eigen/Core>
 
@@ -84,6 +85,8 @@ public:
     Eigen::Index out_width() const { return OW_; }      ///< OW = ⌊(W − k)/s⌋ + 1.
     Eigen::Index in() const { return C_ * H_ * W_; }    ///< Width of X: C·H·W.
     Eigen::Index out() const { return C_ * OH_ * OW_; } ///< Width of Y: C·OH·OW.
+    ImageShape input_shape() const { return {C_, H_, W_}; }     ///< (C, H, W).
+    ImageShape output_shape() const { return {C_, OH_, OW_}; }  ///< (C, OH, OW).
 
     /// f(name, value) for "channels", "height", "width", "kernel", "stride": files record them.
     template <typename F>

@@ -3,6 +3,7 @@
 /// Sequential: layers chained at compile time, each still reachable with its gradients.
 
 #include "../detail/shape.hpp"
+#include "../layers/image.hpp"
 #include "../layers/parameter.hpp"
 #include "model.hpp"
 
@@ -25,6 +26,15 @@ struct has_widths : std::false_type {};
 template <typename L>
 struct has_widths<L, std::void_t<decltype(std::declval<const L&>().in()),
                                  decltype(std::declval<const L&>().out())>> : std::true_type {};
+
+/// Whether a layer knows the shapes of the images it takes and gives (Conv2D, the pooling
+/// layers): input_shape() and output_shape().
+template <typename L, typename = void>
+struct has_image_shapes : std::false_type {};
+template <typename L>
+struct has_image_shapes<L, std::void_t<decltype(std::declval<const L&>().input_shape()),
+                                       decltype(std::declval<const L&>().output_shape())>>
+    : std::true_type {};
 
 /// Whether a layer behaves differently in training and evaluation (has set_mode(Mode)).
 template <typename L, typename = void>
@@ -83,9 +93,12 @@ public:
     using Buffers = std::tuple<typename detail::output_of<Layers>::type...>;
 
     /// Chains `layers`. Throws std::invalid_argument if a layer's in() differs from the out() of
-    /// the last layer with widths before it.
+    /// the last layer with widths before it, or if an image layer's input shape (C, H, W)
+    /// differs from the output shape of the image layer before it with only activations or
+    /// dropout between them (the same width is not enough: 6×28×28 is not 3×56×28).
     explicit Sequential(Layers... layers) : layers_(std::move(layers)...) {
         check_widths("Sequential", -1);
+        check_image_shapes();
     }
 
     /// Layer I, whose parameters may be read and changed (but not reshaped).
@@ -309,6 +322,29 @@ private:
 
     // Walks the layers with widths: each must take the width the previous one gives (or X, of
     // `width` columns; -1 when unknown). Allocates nothing unless it throws.
+    // An image layer's input shape against the output shape of the image layer before it. A
+    // layer with widths but no image shapes (Dense, a normalisation) stands between them as a
+    // boundary: what it gives is not known as images, and only the widths are compared.
+    void check_image_shapes() const {
+        ImageShape shape;  // what layer `from` gives; channels == 0 while unknown
+        std::size_t from = 0;
+        for_each_index([&](auto index) {
+            constexpr std::size_t I = decltype(index)::value;
+            if constexpr (detail::has_image_shapes<Layer<I>>::value) {
+                const auto& layer = std::get<I>(layers_);
+                if (shape.channels > 0 && layer.input_shape() != shape) {
+                    detail::fail("Sequential: layer ", I, " takes images of ",
+                                 detail::describe(layer.input_shape()), " but layer ", from,
+                                 " gives images of ", detail::describe(shape));
+                }
+                shape = layer.output_shape();
+                from = I;
+            } else if constexpr (detail::has_widths<Layer<I>>::value) {
+                shape = ImageShape{};
+            }
+        });
+    }
+
     void check_widths(const char* call, Eigen::Index width) const {
         std::size_t from = size;  // the layer that gave `width`, or `size` for X
         for_each_index([&](auto index) {
