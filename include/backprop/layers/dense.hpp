@@ -222,11 +222,19 @@ public:
     }
 
 private:
-    // Z = X·W + b.
+    // Z = X·W + b. For tiny fixed-size layers in one pass that writes each coefficient of Z
+    // once, product and bias together: measured (bench/, -O3 -march=native, issue 12), the
+    // notebook's 5 → 5 → 1 step then took 0.21 µs instead of 0.25 (float and double), where the
+    // two passes (Z written by the product, then read back and written again by += b, then
+    // copied by the next layer's forward) had left it 1.26x the hand-written step.
     template <typename X>
     void affine(Output& Z, const X& input) const {
-        multiply(Z, input, W);
-        Z.rowwise() += b;
+        if constexpr (coefficient_products) {
+            Z.noalias() = input.lazyProduct(W) + b.replicate(input.rows(), 1);
+        } else {
+            multiply(Z, input, W);
+            Z.rowwise() += b;
+        }
     }
 
     template <typename Derived>
