@@ -53,20 +53,42 @@ Scalar shard_weight(const Shard& shard, Eigen::Index rows) {
 
 namespace detail {
 
-// f(parameter, offset) for every parameter of `model`, with the offset of its first value in a
-// flat vector: the order of for_each_parameter, each tensor in its storage order.
-template <typename Model, typename F>
-void for_each_flat(Model& model, F&& f) {
+// One tensor of every parameter of `model`, `part(parameter)` (its value or its gradient), into
+// `flat`, one after another in the order of for_each_parameter, each in its storage order.
+template <typename Model, typename Vector, typename Part>
+void gather(const Model& model, Vector& flat, Part part) {
+    using Column = Eigen::Matrix<typename Vector::Scalar, Eigen::Dynamic, 1>;
+    flat.resize(parameter_count(model));
     Eigen::Index offset = 0;
-    for_each_parameter(model, [&](auto parameter) {
-        f(parameter, offset);
-        offset += parameter.value.size();
+    for_each_parameter(model, [&](const auto& parameter) {
+        const auto& tensor = part(parameter);
+        const Eigen::Map<const Column> column(tensor.data(), tensor.size());
+        flat.segment(offset, tensor.size()) = column;
+        offset += tensor.size();
     });
 }
 
-// A flat vector's tensors seen as (size, 1) columns of its Scalar.
-template <typename Vector>
-using FlatColumn = Eigen::Matrix<typename Vector::Scalar, Eigen::Dynamic, 1>;
+// The inverse of gather(): `part(parameter)` of every parameter of `model` from `flat`.
+template <typename Vector, typename Model, typename Part>
+void scatter(const Vector& flat, Model& model, Part part) {
+    using Column = Eigen::Matrix<typename Vector::Scalar, Eigen::Dynamic, 1>;
+    Eigen::Index offset = 0;
+    for_each_parameter(model, [&](auto parameter) {
+        auto& tensor = part(parameter);
+        Eigen::Map<Column>(tensor.data(), tensor.size()) = flat.segment(offset, tensor.size());
+        offset += tensor.size();
+    });
+}
+
+// The parts gather() and scatter() move: a parameter's value, or its gradient.
+struct Value {
+    template <typename P>
+    auto& operator()(P& parameter) const { return parameter.value; }
+};
+struct Gradient {
+    template <typename P>
+    auto& operator()(P& parameter) const { return parameter.gradient; }
+};
 
 template <typename Model, typename Vector>
 void require_flat_size(const char* call, const Model& model, const Vector& flat) {
@@ -86,12 +108,7 @@ void require_flat_size(const char* call, const Model& model, const Vector& flat)
 template <typename Model, typename Vector>
 void gather_gradients(const Model& model, Vector& flat) {
     detail::require_gradients("gather_gradients", model);
-    flat.resize(parameter_count(model));
-    detail::for_each_flat(model, [&flat](const auto& parameter, Eigen::Index offset) {
-        const auto& g = parameter.gradient;
-        using Column = detail::FlatColumn<Vector>;
-        flat.segment(offset, g.size()) = Eigen::Map<const Column>(g.data(), g.size());
-    });
+    detail::gather(model, flat, detail::Gradient{});
 }
 
 /// The inverse of gather_gradients(): every gradient of `model` from `flat`. The model's layers
@@ -103,23 +120,14 @@ template <typename Vector, typename Model>
 void scatter_gradients(const Vector& flat, Model& model) {
     detail::require_flat_size("scatter_gradients", model, flat);
     detail::require_gradients("scatter_gradients", model);
-    detail::for_each_flat(model, [&flat](auto parameter, Eigen::Index offset) {
-        auto& g = parameter.gradient;
-        using Column = detail::FlatColumn<Vector>;
-        Eigen::Map<Column>(g.data(), g.size()) = flat.segment(offset, g.size());
-    });
+    detail::scatter(flat, model, detail::Gradient{});
 }
 
 /// Every parameter value of `model` into `flat`, in the order of gather_gradients(); `flat` is
 /// resized only if its size differs.
 template <typename Model, typename Vector>
 void gather_parameters(const Model& model, Vector& flat) {
-    flat.resize(parameter_count(model));
-    detail::for_each_flat(model, [&flat](const auto& parameter, Eigen::Index offset) {
-        const auto& v = parameter.value;
-        using Column = detail::FlatColumn<Vector>;
-        flat.segment(offset, v.size()) = Eigen::Map<const Column>(v.data(), v.size());
-    });
+    detail::gather(model, flat, detail::Value{});
 }
 
 /// The inverse of gather_parameters(): every parameter value of `model` from `flat` (gradients
@@ -128,11 +136,7 @@ void gather_parameters(const Model& model, Vector& flat) {
 template <typename Vector, typename Model>
 void scatter_parameters(const Vector& flat, Model& model) {
     detail::require_flat_size("scatter_parameters", model, flat);
-    detail::for_each_flat(model, [&flat](auto parameter, Eigen::Index offset) {
-        auto& v = parameter.value;
-        using Column = detail::FlatColumn<Vector>;
-        Eigen::Map<Column>(v.data(), v.size()) = flat.segment(offset, v.size());
-    });
+    detail::scatter(flat, model, detail::Value{});
 }
 
 }  // namespace backprop
