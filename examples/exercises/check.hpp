@@ -43,8 +43,6 @@ Eigen::MatrixXd max_pool_backward(const Eigen::MatrixXd& X, const Eigen::MatrixX
 Eigen::MatrixXd batch_norm_backward(const Eigen::MatrixXd& X, const Eigen::MatrixXd& gamma,
                                     const Eigen::MatrixXd& dY);
 
-namespace detail {
-
 // Prints one gradient's relative error against finite differences; true if below 1e-7.
 inline bool report(const char* name, const Eigen::MatrixXd& analytic,
                    const backprop::GradientError& error) {
@@ -55,8 +53,6 @@ inline bool report(const char* name, const Eigen::MatrixXd& analytic,
     return ok;
 }
 
-}  // namespace detail
-
 // L = Σ G∘f(X) for a fixed random G, so that ∂L/∂f(X) = G and every element counts differently.
 inline int check_tanh_backward() {
     const Eigen::MatrixXd X = Eigen::MatrixXd::Random(4, 3) * 2;
@@ -64,7 +60,7 @@ inline int check_tanh_backward() {
     const auto loss = [&](const Eigen::MatrixXd& x) { return (G.array() * x.array().tanh()).sum(); };
     const Eigen::MatrixXd dX = tanh_backward(X.array().tanh(), G);
     const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
-                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+                    report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "tanh_backward is right\n" : "tanh_backward is not right yet\n");
     return ok ? 0 : 1;
 }
@@ -79,7 +75,7 @@ inline int check_softmax_cross_entropy_backward() {
     const auto loss = [&](const Eigen::MatrixXd& z) { return cross_entropy.value(z, y); };
     const Eigen::MatrixXd dZ = softmax_cross_entropy_backward(Z, y);
     const bool ok = dZ.rows() == Z.rows() && dZ.cols() == Z.cols() &&
-                    detail::report("dZ", dZ, backprop::check_gradient(loss, Z, dZ));
+                    report("dZ", dZ, backprop::check_gradient(loss, Z, dZ));
     std::printf(ok ? "softmax_cross_entropy_backward is right\n"
                    : "softmax_cross_entropy_backward is not right yet\n");
     return ok ? 0 : 1;
@@ -101,11 +97,11 @@ inline int check_dense_backward() {
         std::printf("a gradient has the wrong shape: dW must be (5, 3), db (1, 3), dX (4, 5)\n");
     } else {
         using M = Eigen::MatrixXd;
-        ok &= detail::report("dW", d.dW, backprop::check_gradient(
+        ok &= report("dW", d.dW, backprop::check_gradient(
                                              [&](const M& w) { return loss(X, w, b); }, W, d.dW));
-        ok &= detail::report("db", d.db, backprop::check_gradient(
+        ok &= report("db", d.db, backprop::check_gradient(
                                              [&](const M& v) { return loss(X, W, v); }, b, d.db));
-        ok &= detail::report("dX", d.dX, backprop::check_gradient(
+        ok &= report("dX", d.dX, backprop::check_gradient(
                                              [&](const M& x) { return loss(x, W, b); }, X, d.dX));
     }
     std::printf(ok ? "dense_backward is right\n" : "dense_backward is not right yet\n");
@@ -125,7 +121,7 @@ inline int check_conv_input_gradient() {
     };
     const Eigen::MatrixXd dX = conv_input_gradient(G, conv.W, 2, 4, 5, 3);
     const bool ok = dX.rows() == 1 && dX.cols() == image.size() &&
-                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+                    report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "conv_input_gradient is right\n" : "conv_input_gradient is not right yet\n");
     return ok ? 0 : 1;
 }
@@ -141,7 +137,7 @@ inline int check_max_pool_backward() {
     };
     const Eigen::MatrixXd dX = max_pool_backward(X, G, 2, 5, 6, 3, 2);
     const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
-                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+                    report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "max_pool_backward is right\n" : "max_pool_backward is not right yet\n");
     return ok ? 0 : 1;
 }
@@ -158,7 +154,7 @@ inline int check_batch_norm_backward() {
     };
     const Eigen::MatrixXd dX = batch_norm_backward(X, norm.gamma, G);
     const bool ok = dX.rows() == X.rows() && dX.cols() == X.cols() &&
-                    detail::report("dX", dX, backprop::check_gradient(loss, X, dX));
+                    report("dX", dX, backprop::check_gradient(loss, X, dX));
     std::printf(ok ? "batch_norm_backward is right\n" : "batch_norm_backward is not right yet\n");
     return ok ? 0 : 1;
 }
