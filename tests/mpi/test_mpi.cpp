@@ -127,7 +127,22 @@ void check_against_one_process(const Net& net) {
     check(test::relative_difference(before, expected) > 1e-3, "the steps changed the parameters");
 }
 
+// sum(): element i of rank r's vector is (r + 1)·(i + 1), so the sum over p ranks is
+// (i + 1)·p(p + 1)/2, exact in double; 7 values, which no rank count here divides.
+void check_sum(bp::mpi::DataParallel<double>& parallel) {
+    const double r = parallel.rank();
+    const double p = parallel.ranks();
+    Vector values(7);
+    for (Eigen::Index i = 0; i < values.size(); ++i) values(i) = (r + 1) * double(i + 1);
+    parallel.sum(values);
+    for (Eigen::Index i = 0; i < values.size(); ++i) {
+        check(values(i) == double(i + 1) * p * (p + 1) / 2,
+              "sum() adds element " + std::to_string(i) + " over the ranks");
+    }
+}
+
 int exactness(bp::mpi::DataParallel<double>& parallel) {
+    check_sum(parallel);
     // Each rank builds its replica with its own seed: the broadcast makes them rank 0's.
     Net net = make_net(1 + 10 * static_cast<std::uint64_t>(parallel.rank()));
     parallel.broadcast_parameters(net);
