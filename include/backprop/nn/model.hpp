@@ -27,10 +27,18 @@ struct has_parameters : std::false_type {};
 template <typename L>
 struct has_parameters<L, std::void_t<decltype(&L::has_gradients)>> : std::true_type {};
 
+/// Accepts any layer: what is_container calls for_each_layer with.
+struct any_layer {
+    template <typename Layer>
+    void operator()(const Layer&) const {}
+};
+
+/// Whether M is a container of layers (a Sequential, a GPT): it has for_each_layer(f).
 template <typename M, typename = void>
 struct is_container : std::false_type {};
 template <typename M>
-struct is_container<M, std::void_t<typename M::template Layer<0>>> : std::true_type {};
+struct is_container<M, std::void_t<decltype(std::declval<const M&>().for_each_layer(any_layer{}))>>
+    : std::true_type {};
 
 template <typename L, typename = void>
 struct has_settings : std::false_type {};
