@@ -20,6 +20,7 @@
 #include "layers/activations.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dropout.hpp"
+#include "layers/embedding.hpp"
 #include "layers/dense.hpp"
 #include "layers/image.hpp"
 #include "layers/init.hpp"
