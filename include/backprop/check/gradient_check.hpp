@@ -149,8 +149,8 @@ GradientError gradient_check(const MSE<Scalar, Cols>& loss, const Eigen::MatrixB
         pred.template cast<double>(), dpred);
 }
 
-/// Checks an activation's backward (ReLU, LeakyReLU, Sigmoid, Tanh) at input X against finite
-/// differences, in double.
+/// Checks an activation's backward (ReLU, LeakyReLU, Sigmoid, Tanh, GELU) at input X against
+/// finite differences, in double.
 ///
 /// X is (batch, cols). The loss is L = Σ G∘Y, a fixed random weighting of the outputs (G uniform
 /// in [−1, 1) from `seed`), so that dY = G. The analytic gradient comes from a copy of the
