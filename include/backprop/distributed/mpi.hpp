@@ -308,21 +308,22 @@ public:
     /// (whatever the first layers hold) starts after layer 0, and all are awaited before
     /// compute_gradients() returns. The buckets are consecutive slices of the same fused
     /// vector, laid out as average_gradients() lays it out (layer 0's parameters first), so
-    /// they are sent from its end to its start. The default bucket of 16384 values (64 KB in
-    /// float) makes two buckets of LeNet-5 (its dense layers, then its convolutions) and one of
-    /// a 784 → 256 → 10 network, whose first layer holds nearly all of its gradient.
+    /// they are sent from its end to its start. default_bucket makes two buckets of LeNet-5
+    /// (its dense layers, then its convolutions) and one of a 784 → 256 → 10 network, whose
+    /// first layer holds nearly all of its gradient.
     ///
     /// The result is the gradient of the fused sum up to the order of the additions: bitwise
     /// the same on 2 ranks, to rounding on more. MPI_Iallreduce gives every rank the same sum
     /// in Open MPI and MPICH (each element is added on one rank and copied to the others),
     /// which MPI recommends but does not require, unlike the fused sum's reduce-scatter and
     /// all-gather: one reason it is off at first; the other is that on one machine, or on a
-    /// few, there is nothing to win (docs/distributed.md). Open MPI progresses a non-blocking
-    /// sum only inside MPI calls, so each layer's turn ends with an MPI_Testall.
+    /// few, there is nothing to win (docs/distributed.md). Open MPI advances a non-blocking
+    /// sum only inside MPI calls, so each layer's turn ends with an MPI_Testall; a sum of many
+    /// rounds may still finish only at the final wait, unless the MPI progresses on its own.
     ///
     /// The same setting on every rank (the ranks must make the same MPI calls). Throws
     /// std::invalid_argument if bucket < 1, changing nothing.
-    void overlap(bool on, Eigen::Index bucket = 16384) {
+    void overlap(bool on, Eigen::Index bucket = default_bucket) {
         if (bucket < 1) {
             backprop::detail::fail("DataParallel::overlap: a bucket of ", bucket, " values");
         }
@@ -331,6 +332,9 @@ public:
     }
 
     bool overlaps() const { return overlap_; }  ///< Whether compute_gradients() overlaps.
+
+    /// overlap()'s bucket unless told otherwise: 16384 values (64 KB in float).
+    static constexpr Eigen::Index default_bucket = 16384;
 
     /// Replaces `values` on every rank by their element-wise sum over the ranks, the same bits
     /// on every rank (the all-reduce average_gradients() makes). `values` is (n, 1), the same n
@@ -527,7 +531,7 @@ private:
     Vector block_;       // this rank's block of its sum
     Vector parameters_;  // what broadcast_parameters sends
     bool overlap_ = false;                   // see overlap()
-    Eigen::Index bucket_ = 16384;            // see overlap()
+    Eigen::Index bucket_ = default_bucket;   // see overlap()
     std::vector<Eigen::Index> offsets_;      // where each layer's gradients start in flat_
     std::vector<MPI_Request> requests_;      // the buckets' sums started, in order
 };
