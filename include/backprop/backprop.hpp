@@ -18,6 +18,7 @@
 #include "io/graphviz.hpp"
 #include "io/serialize.hpp"
 #include "layers/activations.hpp"
+#include "layers/attention.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dropout.hpp"
 #include "layers/dense.hpp"
