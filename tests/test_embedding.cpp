@@ -139,7 +139,9 @@ TEST_CASE("Embedding: gradient checks against finite differences, repeated ids",
         const Eigen::MatrixXd dW = probe.backward(G).dW;
         CHECK(dW.row(4).isZero(0));
         check_passes(backprop::check_gradient(
-            [&](const Eigen::MatrixXd& W) { return (with(W).predict(ids).array() * G.array()).sum(); },
+            [&](const Eigen::MatrixXd& W) {
+                return (with(W).predict(ids).array() * G.array()).sum();
+            },
             emb.W, dW));
     }
     SECTION("the head alone: dW = dLogitsᵀ·X, dX = dLogits·W") {
