@@ -46,7 +46,7 @@ struct Options {
     double require_below_bigram = 0;       // > 0: exit 1 unless val ≤ bigram − this
     bp::GPTConfig config;                  // vocab comes from the text
     long batch = 12;
-    double lr = 1e-3;
+    double lr = 3e-3;
     long eval_every = 100;
     unsigned long seed = 1;
     std::string prompt = "The ";
