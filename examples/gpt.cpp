@@ -130,26 +130,34 @@ void write_svg(const std::string& path, const std::vector<long>& steps,
         << "loss (nats per character) against the step</text>\n"
         << "<text x='" << left - 6 << "' y='" << top + 10 << "' text-anchor='end'>" << hi
         << "</text>\n<text x='" << left - 6 << "' y='" << top + h << "' text-anchor='end'>0"
+        << "</text>\n<text x='" << left << "' y='" << top + h + 16 << "' text-anchor='middle'>0"
         << "</text>\n<text x='" << left + w << "' y='" << top + h + 16
-        << "' text-anchor='middle'>" << steps.back() << "</text>\n";
+        << "' text-anchor='middle'>" << steps.back() << "</text>\n<text x='" << left + w / 2
+        << "' y='" << top + h + 32 << "' text-anchor='middle'>step</text>\n";
+    // The legend stacked at the right, one line per curve, in the colour of its curve.
+    double legend_y = top + 12;
+    auto legend = [&](const char* colour, const char* name) {
+        svg << "<text x='" << left + w + 8 << "' y='" << legend_y << "' fill='" << colour << "'>"
+            << name << "</text>\n";
+        legend_y += 16;
+    };
     auto curve = [&](const std::vector<double>& values, const char* colour, const char* name) {
         svg << "<polyline fill='none' stroke='" << colour << "' stroke-width='1.5' points='";
         for (std::size_t i = 0; i < values.size(); ++i) {
             svg << x(double(steps[i])) << ',' << y(values[i]) << ' ';
         }
-        svg << "'/>\n<text x='" << left + w + 6 << "' y='" << y(values.back()) + 4 << "' fill='"
-            << colour << "'>" << name << "</text>\n";
+        svg << "'/>\n";
+        legend(colour, name);
     };
     auto flat = [&](double value, const char* colour, const char* name) {
         svg << "<line x1='" << left << "' x2='" << left + w << "' y1='" << y(value) << "' y2='"
-            << y(value) << "' stroke='" << colour << "' stroke-dasharray='5,4'/>\n<text x='"
-            << left + w + 6 << "' y='" << y(value) + 4 << "' fill='" << colour << "'>" << name
-            << "</text>\n";
+            << y(value) << "' stroke='" << colour << "' stroke-dasharray='5,4'/>\n";
+        legend(colour, name);
     };
-    flat(unigram, "#7f7f7f", "unigram");
-    flat(bigram, "#2ca02c", "bigram");
     curve(train, "#1f77b4", "train");
     curve(validation, "#d62728", "validation");
+    flat(bigram, "#2ca02c", "bigram (dashed)");
+    flat(unigram, "#7f7f7f", "unigram (dashed)");
     svg << "</svg>\n";
     std::ofstream(path) << svg.str();
 }
@@ -230,9 +238,9 @@ int train(const Options& o) {
     write_svg(o.svg, steps, train_curve, validation_curve, unigram, bigram);
     save(o.checkpoint, model, tokens, adamw);
     const double final_val = validation_curve.back();
-    std::printf("trained %ld steps in %.0f s; validation %.3f nats/char, %.3f below the bigram's"
-                " %.3f; curves in %s, model in %s\n",
-                step, seconds, final_val, bigram - final_val, bigram, o.svg.c_str(),
+    std::printf("trained %ld steps in %.0f s; validation %.3f nats/char, the bigram's %.3f %+.3f;"
+                " curves in %s, model in %s\n",
+                step, seconds, final_val, bigram, final_val - bigram, o.svg.c_str(),
                 o.checkpoint.c_str());
     if (o.require_below_bigram > 0) {
         const bool ok = final_val <= bigram - o.require_below_bigram;
