@@ -8,7 +8,10 @@
 //   update      the optimiser's step, the same on every rank
 // Ranks wait for each other (MPI_Barrier) before the compute and before the all-reduce, so each
 // part is timed alone; a step takes about compute + all-reduce + update. Then the all-reduce of
-// vectors of several sizes alone, to fit time = latency + bytes / bandwidth.
+// vectors of several sizes alone, to fit time = latency + bytes / bandwidth. Last, for each
+// workload, the whole DataParallel::compute_gradients with the sums fused and overlapped with
+// the backward pass (DataParallel::overlap), and how much of the backward pass is left after
+// each layer with parameters: what a bucket sent after that layer can hide under.
 //
 // Each time is the min and the median over the repeats, in microseconds, of the maximum over the
 // ranks. Workloads, in float: the MLP 784 → ReLU(256) → 10 with MSE and SGD (bench/steps.hpp's
@@ -83,38 +86,70 @@ void time_steps(const char* name, Eigen::Index rows, int repeats, Model& net,
     }
 }
 
-using Mlp = bench::SequentialStep<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic,
-                                  /*Relu=*/true>;
-
-void time_mlp(Eigen::Index rows, int repeats, bp::mpi::DataParallel<float>& parallel) {
-    Mlp step(784, 256, 10, 0.01f);
-    parallel.broadcast_parameters(step.net);
-    const bench::Batch<float, Eigen::Dynamic, Eigen::Dynamic> data(rows, 784, 10, 3);
-    time_steps(
-        "mlp", rows, repeats, step.net, parallel,
-        [&](const bp::Shard& shard) {
-            const float value = step.mse.forward(
-                step.net.forward(data.X.middleRows(shard.begin, shard.rows)),
-                data.y.middleRows(shard.begin, shard.rows));
-            step.net.backward(step.mse.backward());
-            return value;
-        },
-        [&] { step.sgd.step(step.net); });
+// The whole of DataParallel::compute_gradients (forward, backward and the sum) with the sums
+// fused after the backward pass and overlapped with it (DataParallel::overlap, default
+// buckets), alternating from step to step so that both see the same load. Then how much of a
+// rank's backward pass is left after each layer with parameters, from a backward() that notes
+// the time as each layer ends: what an overlapped bucket sent after that layer can hide under.
+template <typename Model, typename Loss, typename X, typename Y, typename Update>
+void time_overlap(const char* name, Eigen::Index rows, int repeats, Model& net, Loss& loss,
+                  const X& x, const Y& y, bp::mpi::DataParallel<float>& parallel,
+                  Update&& update) {
+    const MPI_Comm comm = MPI_COMM_WORLD;
+    Times fused, overlapped;
+    for (int i = -3; i < repeats; ++i) {
+        for (const bool on : {false, true}) {
+            parallel.overlap(on);
+            MPI_Barrier(comm);
+            const double t0 = MPI_Wtime();
+            parallel.compute_gradients(net, loss, x, y);
+            const double t1 = MPI_Wtime();
+            update();
+            if (i >= 0) (on ? overlapped : fused).add(t1 - t0, comm);
+        }
+    }
+    parallel.overlap(false);
+    const bp::Shard shard = parallel.shard(rows);
+    std::vector<double> ended(Model::size);
+    std::vector<Times> left(Model::size);
+    for (int i = -3; i < repeats; ++i) {
+        loss.forward(net.forward(x.middleRows(shard.begin, shard.rows)),
+                     y.middleRows(shard.begin, shard.rows));
+        net.backward(loss.backward(), bp::GradientMode::replace,
+                     [&](std::size_t layer) { ended[layer] = MPI_Wtime(); });
+        for (std::size_t layer = 0; i >= 0 && layer < Model::size; ++layer) {
+            left[layer].add(ended[0] - ended[layer], comm);
+        }
+    }
+    if (parallel.rank() != 0) return;
+    std::printf("overlap  %-6s %5ld   fused %s   overlapped %s\n", name, long(rows),
+                fused.summary().c_str(), overlapped.summary().c_str());
+    bp::for_each_layer(net, [&](std::size_t layer, const auto& l) {
+        if constexpr (bp::has_parameters_v<decltype(l)>) {
+            std::printf("left     %-6s %5ld   after layer %2zu (%s, %7ld values) %s\n", name,
+                        long(rows), layer, l.kind, long(bp::parameter_count(l)),
+                        left[layer].summary().c_str());
+        }
+    });
 }
 
-void time_lenet(int repeats, bp::mpi::DataParallel<float>& parallel) {
-    bench::LeNetStep<float> step(0.01f);
-    parallel.broadcast_parameters(step.net);
-    time_steps(
-        "lenet", step.batch, repeats, step.net, parallel,
-        [&](const bp::Shard& shard) {
-            const float value =
-                step.loss.forward(step.net.forward(step.X.middleRows(shard.begin, shard.rows)),
-                                  step.y.segment(shard.begin, shard.rows));
-            step.net.backward(step.loss.backward());
-            return value;
-        },
-        [&] { step.sgd.step(step.net); });
+// f(name, rows, net, loss, X, y, update) on a workload whose parameters are rank 0's: the MLP
+// 784 → ReLU(256) → 10 with MSE and SGD on a batch of `rows`, or LeNet-5 (rows = 0: its 64).
+template <typename F>
+void with_workload(Eigen::Index rows, bp::mpi::DataParallel<float>& parallel, F&& f) {
+    if (rows > 0) {
+        using Mlp = bench::SequentialStep<float, Eigen::Dynamic, Eigen::Dynamic,
+                                          Eigen::Dynamic, /*Relu=*/true>;
+        Mlp step(784, 256, 10, 0.01f);
+        parallel.broadcast_parameters(step.net);
+        const bench::Batch<float, Eigen::Dynamic, Eigen::Dynamic> data(rows, 784, 10, 3);
+        f("mlp", rows, step.net, step.mse, data.X, data.y, [&] { step.sgd.step(step.net); });
+    } else {
+        bench::LeNetStep<float> step(0.01f);
+        parallel.broadcast_parameters(step.net);
+        f("lenet", step.batch, step.net, step.loss, step.X, step.y,
+          [&] { step.sgd.step(step.net); });
+    }
 }
 
 void time_sums(int repeats, bp::mpi::DataParallel<float>& parallel) {
@@ -151,11 +186,35 @@ int main(int argc, char** argv) {
             std::printf("workload   N  shard    params     compute (min, median)   "
                         "all-reduce (min, median)   update (min, median)\n");
         }
-        time_mlp(256, repeats, parallel);
-        time_mlp(1024, repeats, parallel);
-        time_lenet(repeats, parallel);
+        const Eigen::Index workloads[] = {256, 1024, 0};  // the MLP's batches, LeNet-5
+        for (const Eigen::Index rows : workloads) {
+            with_workload(rows, parallel, [&](const char* name, Eigen::Index n, auto& net,
+                                              auto& loss, const auto& x, const auto& y,
+                                              auto&& update) {
+                time_steps(name, n, repeats, net, parallel,
+                           [&](const bp::Shard& shard) {
+                               const float value = loss.forward(
+                                   net.forward(x.middleRows(shard.begin, shard.rows)),
+                                   y.middleRows(shard.begin, shard.rows));
+                               net.backward(loss.backward());
+                               return value;
+                           },
+                           update);
+            });
+        }
         if (parallel.rank() == 0) std::printf("all-reduce alone (min, median)\n");
         time_sums(repeats, parallel);
+        if (parallel.rank() == 0) {
+            std::printf("compute_gradients, sums fused or overlapped (min, median); backward "
+                        "left after each layer (min, median)\n");
+        }
+        for (const Eigen::Index rows : workloads) {
+            with_workload(rows, parallel, [&](const char* name, Eigen::Index n, auto& net,
+                                              auto& loss, const auto& x, const auto& y,
+                                              auto&& update) {
+                time_overlap(name, n, repeats, net, loss, x, y, parallel, update);
+            });
+        }
         return 0;
     });
 }

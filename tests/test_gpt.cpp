@@ -15,6 +15,7 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace bp = backprop;
@@ -109,7 +110,20 @@ TEST_CASE("GPT: three AdamW steps agree with torch.optim.AdamW to 1e-12", "[gpt]
         bp::for_each_parameter(model, [&](const auto& parameter) {
             const Eigen::MatrixXd expected =
                 test::from_rows(step.after[k++], parameter.value.rows(), parameter.value.cols());
-            CHECK(test::relative_difference(parameter.value, expected) < 1e-12);
+            if (std::string(parameter.name) != "qkv.b") {
+                CHECK(test::relative_difference(parameter.value, expected) < 1e-12);
+                return;
+            }
+            // The keys' bias has no gradient but rounding noise g ~ 1e-17, which Adam moves by
+            // lr·g/(√v̂ + ε) ~ 1e-2·1e-17/1e-8 = 1e-11 in either library: compare it absolutely.
+            const Eigen::Index C = reference::gpt_embed;
+            CHECK(test::relative_difference(parameter.value.leftCols(C), expected.leftCols(C)) <
+                  1e-12);
+            CHECK(test::relative_difference(parameter.value.rightCols(C),
+                                            expected.rightCols(C)) < 1e-12);
+            CHECK((parameter.value.middleCols(C, C) - expected.middleCols(C, C))
+                      .cwiseAbs()
+                      .maxCoeff() < 1e-9);
         });
     }
 }
@@ -132,8 +146,11 @@ TEST_CASE("GPT: every parameter's gradient agrees with finite differences", "[gp
                 });
                 return loss_of(changed, ids, targets, false);
             };
+            // Scaled by the tensor's largest element: the keys' bias has no gradient (the
+            // softmax ignores a constant added to a row), so its elements are 0 up to rounding.
             const auto error = bp::check_gradient(loss_at, parameter.value, parameter.gradient);
-            CHECK(error.passes(1e-6));
+            CAPTURE(error.max_abs_difference, error.max_abs_numeric);
+            CHECK(error.passes_scaled(1e-7));
             ++index;
         });
     }

@@ -74,6 +74,20 @@ TEMPLATE_TEST_CASE("Sequential: forward and backward are the hand-written chain"
     CHECK(net.template layer<0>().out() == 5);
     CHECK(Net<T>::size == 3);
 
+    SECTION("after_layer(I) is called top down, as soon as layer I's gradients are final") {
+        std::vector<std::size_t> order;
+        net.template layer<0>().clear_gradients();
+        net.backward(dY, backprop::GradientMode::replace, [&](std::size_t I) {
+            order.push_back(I);
+            if (I == 2) {
+                CHECK(net.template gradients<2>().dW == g2.dW);
+                CHECK(!net.template layer<0>().has_gradients());  // still to run
+            }
+        });
+        CHECK(order == std::vector<std::size_t>{2, 1, 0});
+        CHECK(net.template gradients<0>().dW == g1.dW);
+    }
+
     SECTION("a step of the network is a step of each Dense layer") {
         backprop::Momentum<T> momentum(T(0.1), T(0.9));
         momentum.step(net);

@@ -1,6 +1,7 @@
 // Tests of distributed/mpi.hpp, run by ctest under mpiexec with 2 and 3 ranks:
 //
-//   backprop_mpi_tests exactness        10 Adam steps on the ranks = the same steps in one process
+//   backprop_mpi_tests exactness        10 Adam steps on the ranks = the same steps in one process,
+//                                       with the sums fused or overlapped with the backward pass
 //   backprop_mpi_tests save PATH        5 steps, then a checkpoint written by rank 0
 //   backprop_mpi_tests resume PATH      that checkpoint (on any number of ranks) and 5 more steps
 //   backprop_mpi_tests fault            rank 1 makes a shape error while the others wait for it
@@ -141,8 +142,9 @@ void check_sum(bp::mpi::DataParallel<double>& parallel) {
     }
 }
 
-int exactness(bp::mpi::DataParallel<double>& parallel) {
-    check_sum(parallel);
+// The ten steps on the ranks from rank 0's replica; throws unless every rank ends with the same
+// bits, those of one process to 1e-12.
+Net train_exactly(bp::mpi::DataParallel<double>& parallel) {
     // Each rank builds its replica with its own seed: the broadcast makes them rank 0's.
     Net net = make_net(1 + 10 * static_cast<std::uint64_t>(parallel.rank()));
     parallel.broadcast_parameters(net);
@@ -151,6 +153,31 @@ int exactness(bp::mpi::DataParallel<double>& parallel) {
     train_parallel(parallel, net, adam, 0, total_steps);
     check_identical_across_ranks(parallel, net);
     check_against_one_process(net);
+    return net;
+}
+
+int exactness(bp::mpi::DataParallel<double>& parallel) {
+    check_sum(parallel);
+    const Net fused = train_exactly(parallel);
+    Vector expected;
+    bp::gather_parameters(fused, expected);
+    // The sums overlapped with the backward pass: one bucket per layer with parameters (the
+    // 24, 14 and 42 values of layers 3, 1 and 0), then one bucket of all 80.
+    for (const Eigen::Index bucket : {1, 16384}) {
+        parallel.overlap(true, bucket);
+        const Net overlapped = train_exactly(parallel);
+        parallel.overlap(false);
+        Vector got;
+        bp::gather_parameters(overlapped, got);
+        const bool bitwise = std::memcmp(got.data(), expected.data(),
+                                         sizeof(double) * std::size_t(got.size())) == 0;
+        const double difference = test::relative_difference(got, expected);
+        std::printf("overlap with buckets of %ld: %s the fused sum's parameters (%.3g)\n",
+                    long(bucket), bitwise ? "bitwise" : "not bitwise", difference);
+        // Two ranks add two terms, whatever the algorithm: a + b = b + a exactly.
+        check(parallel.ranks() == 2 ? bitwise : difference <= 1e-14,
+              "overlapped and fused sums give the same parameters");
+    }
     return 0;
 }
 

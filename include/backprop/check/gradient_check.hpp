@@ -25,6 +25,7 @@ struct GradientError {
     double max_relative_error = 0;
     double max_abs_analytic = 0;  ///< The largest |a|.
     double max_abs_numeric = 0;   ///< The largest |n|.
+    double max_abs_difference = 0;  ///< The largest |a − n|.
     Eigen::Index row = 0;         ///< The row of the largest relative error.
     Eigen::Index col = 0;         ///< The column of the largest relative error.
 
@@ -32,6 +33,15 @@ struct GradientError {
     /// zero: two zero gradients agree trivially and prove nothing.
     bool passes(double tolerance) const {
         return max_relative_error <= tolerance && (max_abs_analytic > 0 || max_abs_numeric > 0);
+    }
+
+    /// True when every |a − n| is at most `tolerance` times the largest |a| or |n| of the whole
+    /// tensor, and the gradients are not both zero. For a tensor with elements whose gradient is
+    /// 0 up to rounding (attention's key bias: the softmax ignores a constant added to a row),
+    /// where such an element's own relative error compares two rounding errors.
+    bool passes_scaled(double tolerance) const {
+        const double scale = std::max(max_abs_analytic, max_abs_numeric);
+        return scale > 0 && max_abs_difference <= tolerance * scale;
     }
 };
 
@@ -66,6 +76,7 @@ GradientError check_gradient(F&& loss, Eigen::MatrixXd x, const Eigen::MatrixXd&
             }
             error.max_abs_analytic = std::max(error.max_abs_analytic, std::abs(a));
             error.max_abs_numeric = std::max(error.max_abs_numeric, std::abs(n));
+            error.max_abs_difference = std::max(error.max_abs_difference, std::abs(a - n));
         }
     }
     return error;
@@ -149,8 +160,8 @@ GradientError gradient_check(const MSE<Scalar, Cols>& loss, const Eigen::MatrixB
         pred.template cast<double>(), dpred);
 }
 
-/// Checks an activation's backward (ReLU, LeakyReLU, Sigmoid, Tanh) at input X against finite
-/// differences, in double.
+/// Checks an activation's backward (ReLU, LeakyReLU, Sigmoid, Tanh, GELU) at input X against
+/// finite differences, in double.
 ///
 /// X is (batch, cols). The loss is L = Σ G∘Y, a fixed random weighting of the outputs (G uniform
 /// in [−1, 1) from `seed`), so that dY = G. The analytic gradient comes from a copy of the

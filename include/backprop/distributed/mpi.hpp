@@ -34,6 +34,11 @@
 ///     }
 ///     parallel.average_gradients(net, batch.X.rows(), mean);          // one all-reduce
 ///
+/// With `parallel.overlap(true)` (off at first), compute_gradients() instead starts summing the
+/// gradients of the upper layers of a Sequential while the backward pass of the lower ones still
+/// runs, in buckets of consecutive layers (DataParallel::overlap): the same result, and time
+/// saved when the network is slow and the lower layers' backward pass is long.
+///
 /// Why the result is the single-process one: a mean loss over the N rows of a batch has the
 /// gradient Σ_r (n_r/N)·g_r, where g_r is the gradient of rank r's mean loss over its n_r rows
 /// (nn/shards.hpp). average_gradients() sums exactly that, so up to the order of the additions
@@ -52,6 +57,7 @@
 /// statistics differ from rank to rank. Dropout draws its masks per rank.
 
 #include "../io/serialize.hpp"
+#include "../layers/parameter.hpp"
 #include "../nn/model.hpp"
 #include "../nn/shards.hpp"
 
@@ -68,6 +74,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace backprop {
 
@@ -174,7 +181,8 @@ int run_or_abort(MPI_Comm comm, F&& f) {
 /// one block per rank, each block is summed on one rank only (MPI_Reduce_scatter_block) and the
 /// sums are copied to every rank (MPI_Allgather). Two calls of a ring all-reduce, whose sums are
 /// identical on every rank by construction rather than by trusting MPI_Allreduce's algorithm;
-/// hence the optimiser steps, and the parameters, stay bitwise identical on every rank.
+/// hence the optimiser steps, and the parameters, stay bitwise identical on every rank. (With
+/// overlap() on, compute_gradients() sums with MPI_Iallreduce instead: see there.)
 ///
 /// The buffers are kept from call to call: once the model's size is known, a step allocates
 /// nothing here (MPI may allocate inside its calls).
@@ -243,24 +251,12 @@ public:
         if (own.rows == 0) {
             model.zero_gradients();
         }
-        const Eigen::Index count = parameter_count(model);
-        const Scalar weight = shard_weight<Scalar>(own, rows);
-        reserve(count + 2);
+        const Eigen::Index count = start_sum(model, own, rows, loss);
         auto gradients = flat_.head(count);
         gather_gradients(model, gradients);  // throws if a layer has none, before any MPI call
-        gradients *= weight;
-        flat_(count) = own.rows > 0 ? weight * loss : Scalar(0);
-        flat_(count + 1) = static_cast<Scalar>(own.rows);
+        gradients *= shard_weight<Scalar>(own, rows);
         reduce(count + 2);
-        if (flat_(count + 1) != static_cast<Scalar>(rows)) {
-            throw std::logic_error(
-                "DataParallel::average_gradients: the ranks' shards hold " +
-                std::to_string(static_cast<long long>(flat_(count + 1))) + " rows but rank " +
-                std::to_string(rank_) + "'s batch has " + std::to_string(rows) +
-                ": every rank must walk the same batches");
-        }
-        scatter_gradients(gradients, model);
-        return flat_(count);
+        return finish_sum(model, count, rows);
     }
 
     /// One data-parallel forward and backward of a global batch: `model` and `loss` on this
@@ -270,7 +266,8 @@ public:
     ///
     ///     loss_r = loss.forward(model.forward(X_r), y_r),  model.backward(loss.backward())
     ///
-    /// where X_r and y_r are the shard's rows. X is (rows, in), y (rows) labels or (rows, out)
+    /// where X_r and y_r are the shard's rows; with overlap() on, the sums of the gradients run
+    /// during that backward(). X is (rows, in), y (rows) labels or (rows, out)
     /// targets: the whole batch, the same on every rank. Collective. Throws
     /// std::invalid_argument if X has no rows or y has not as many as X (on every rank), and
     /// whatever the model, the loss and average_gradients() throw.
@@ -288,10 +285,56 @@ public:
         if (own.rows > 0) {
             mean = loss.forward(model.forward(x.middleRows(own.begin, own.rows)),
                                 y.middleRows(own.begin, own.rows));
+        }
+        if constexpr (backprop::detail::is_container<Model>::value) {
+            if (overlap_) {
+                return backward_overlapped(model, loss, own, x.rows(), mean);
+            }
+        }
+        if (own.rows > 0) {
             model.backward(loss.backward());
         }
         return average_gradients(model, x.rows(), mean);
     }
+
+    /// Whether compute_gradients() overlaps the sum of the gradients with the backward pass
+    /// (off at first), and from how many gradient values on a bucket's sum starts.
+    ///
+    /// Off, compute_gradients() runs the whole backward pass, then sums all the gradients in
+    /// one fused all-reduce (average_gradients()). On, and when the model is a Sequential, the
+    /// backward pass walks down the layers and, as soon as the gradients of the layers above
+    /// hold at least `bucket` values not yet sent, starts a non-blocking all-reduce
+    /// (MPI_Iallreduce) of that bucket while the layers below compute theirs; the last bucket
+    /// (whatever the first layers hold) starts after layer 0, and all are awaited before
+    /// compute_gradients() returns. The buckets are consecutive slices of the same fused
+    /// vector, laid out as average_gradients() lays it out (layer 0's parameters first), so
+    /// they are sent from its end to its start. default_bucket makes two buckets of LeNet-5
+    /// (its dense layers, then its convolutions) and one of a 784 → 256 → 10 network, whose
+    /// first layer holds nearly all of its gradient.
+    ///
+    /// The result is the gradient of the fused sum up to the order of the additions: bitwise
+    /// the same on 2 ranks, to rounding on more. MPI_Iallreduce gives every rank the same sum
+    /// in Open MPI and MPICH (each element is added on one rank and copied to the others),
+    /// which MPI recommends but does not require, unlike the fused sum's reduce-scatter and
+    /// all-gather: one reason it is off at first; the other is that on one machine, or on a
+    /// few, there is nothing to win (docs/distributed.md). Open MPI advances a non-blocking
+    /// sum only inside MPI calls, so each layer's turn ends with an MPI_Testall; a sum of many
+    /// rounds may still finish only at the final wait, unless the MPI progresses on its own.
+    ///
+    /// The same setting on every rank (the ranks must make the same MPI calls). Throws
+    /// std::invalid_argument if bucket < 1, changing nothing.
+    void overlap(bool on, Eigen::Index bucket = default_bucket) {
+        if (bucket < 1) {
+            backprop::detail::fail("DataParallel::overlap: a bucket of ", bucket, " values");
+        }
+        overlap_ = on;
+        bucket_ = bucket;
+    }
+
+    bool overlaps() const { return overlap_; }  ///< Whether compute_gradients() overlaps.
+
+    /// overlap()'s bucket unless told otherwise: 16384 values (64 KB in float).
+    static constexpr Eigen::Index default_bucket = 16384;
 
     /// Replaces `values` on every rank by their element-wise sum over the ranks, the same bits
     /// on every rank (the all-reduce average_gradients() makes). `values` is (n, 1), the same n
@@ -355,6 +398,95 @@ public:
     }
 
 private:
+    // Reserves flat_ for `model`'s gradients and puts this rank's share of the loss and its
+    // rows after them; returns parameter_count(model).
+    template <typename Model>
+    Eigen::Index start_sum(const Model& model, const Shard& own, Eigen::Index rows, Scalar loss) {
+        const Eigen::Index count = parameter_count(model);
+        reserve(count + 2);
+        flat_(count) = own.rows > 0 ? shard_weight<Scalar>(own, rows) * loss : Scalar(0);
+        flat_(count + 1) = static_cast<Scalar>(own.rows);
+        return count;
+    }
+
+    // After the sum of flat_.head(count + 2): checks that the ranks' rows add up to `rows`,
+    // gives `model` the summed gradients and returns the summed loss.
+    template <typename Model>
+    Scalar finish_sum(Model& model, Eigen::Index count, Eigen::Index rows) {
+        if (flat_(count + 1) != static_cast<Scalar>(rows)) {
+            throw std::logic_error(
+                "DataParallel::average_gradients: the ranks' shards hold " +
+                std::to_string(static_cast<long long>(flat_(count + 1))) + " rows but rank " +
+                std::to_string(rank_) + "'s batch has " + std::to_string(rows) +
+                ": every rank must walk the same batches");
+        }
+        scatter_gradients(flat_.head(count), model);
+        return flat_(count);
+    }
+
+    // compute_gradients() with overlap on, after the forward pass: the backward pass of the
+    // shard (zero gradients if it is empty) with the buckets' sums started on the way down.
+    // A rank with an empty shard starts the same buckets, in the same order, with no backward.
+    template <typename Model, typename Loss>
+    Scalar backward_overlapped(Model& model, Loss& loss, const Shard& own, Eigen::Index rows,
+                               Scalar mean) {
+        const Eigen::Index count = start_sum(model, own, rows, mean);
+        const Scalar weight = shard_weight<Scalar>(own, rows);
+        offsets_.resize(Model::size + 1);  // offsets_[i]: layer i's first value in flat_
+        offsets_[0] = 0;
+        for_each_layer(model, [&](std::size_t i, const auto& layer) {
+            offsets_[i + 1] = offsets_[i] + parameter_count(layer);
+        });
+        requests_.clear();
+        Eigen::Index unsent = count + 2;  // flat_.head(unsent) is not being summed yet
+        const auto after_layer = [&](std::size_t index) {
+            for_each_layer(model, [&](std::size_t i, const auto& layer) {
+                if constexpr (has_parameters_v<decltype(layer)>) {
+                    if (i == index) {
+                        auto gradients = flat_.segment(offsets_[i], parameter_count(layer));
+                        gather_gradients(layer, gradients);
+                        gradients *= weight;
+                    }
+                }
+            });
+            const Eigen::Index begin = offsets_[index];
+            if (unsent - begin >= bucket_ || (index == 0 && unsent > 0)) {
+                start_reduce(begin, unsent - begin);
+                unsent = begin;
+            }
+            progress();
+        };
+        if (own.rows > 0) {
+            model.backward(loss.backward(), GradientMode::replace, after_layer);
+        } else {
+            model.zero_gradients();
+            for (std::size_t index = Model::size; index-- > 0;) {
+                after_layer(index);
+            }
+        }
+        detail::mpi_check(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
+                                      MPI_STATUSES_IGNORE),
+                          "MPI_Waitall");
+        return finish_sum(model, count, rows);
+    }
+
+    // Starts the sum over the ranks of flat_.segment(begin, length), in place.
+    void start_reduce(Eigen::Index begin, Eigen::Index length) {
+        requests_.push_back(MPI_REQUEST_NULL);
+        detail::mpi_check(MPI_Iallreduce(MPI_IN_PLACE, flat_.data() + begin,
+                                         static_cast<int>(length), detail::mpi_datatype<Scalar>(),
+                                         MPI_SUM, comm_, &requests_.back()),
+                          "MPI_Iallreduce");
+    }
+
+    // Lets MPI advance the sums started (Open MPI does so only inside MPI calls).
+    void progress() {
+        int done = 0;
+        detail::mpi_check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(),
+                                      &done, MPI_STATUSES_IGNORE),
+                          "MPI_Testall");
+    }
+
     // flat_ with room for `count` values padded to a multiple of ranks_; allocates only when
     // that size changes.
     void reserve(Eigen::Index count) {
@@ -398,6 +530,10 @@ private:
     Vector flat_;        // the vector being summed, padded to a multiple of ranks_
     Vector block_;       // this rank's block of its sum
     Vector parameters_;  // what broadcast_parameters sends
+    bool overlap_ = false;                   // see overlap()
+    Eigen::Index bucket_ = default_bucket;   // see overlap()
+    std::vector<Eigen::Index> offsets_;      // where each layer's gradients start in flat_
+    std::vector<MPI_Request> requests_;      // the buckets' sums started, in order
 };
 
 }  // namespace mpi

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// Elementwise activations: ReLU, LeakyReLU, Sigmoid and Tanh, each with its hand-written
+/// Elementwise activations: ReLU, LeakyReLU, Sigmoid, Tanh and GELU, each with its hand-written
 /// backward pass.
 ///
 /// An activation applies a function f of one number to every element: Y = f(X), Y[n][j] =
@@ -9,8 +9,9 @@
 ///
 ///     dX[n][j] = dY[n][j] · f'(X[n][j])        (dX = dY ∘ f'(X), an elementwise product)
 ///
-/// For the four functions here f' can be written with the output y = f(x) alone, so forward()
-/// keeps Y, which it returns anyway, and nothing else.
+/// For ReLU, LeakyReLU, Sigmoid and Tanh f' can be written with the output y = f(x) alone, so
+/// forward() keeps Y, which it returns anyway, and nothing else. GELU's f' cannot (y = x·Φ(x) does
+/// not give x back cheaply), so GELU keeps X as well: it sets `derivative_of_input`.
 
 #include "../detail/shape.hpp"
 
@@ -22,11 +23,15 @@
 
 namespace backprop {
 
-/// What the four activations share: the shape checks, the two owned buffers, and inference.
+/// What the activations share: the shape checks, the owned buffers, and inference.
 ///
 /// Shapes: X, Y, dY and dX are all (batch, cols). `Derived` provides `kind` (its name),
 /// `apply(X)` (the expression for Y) and `derivative(Y)` (the expression for f'(X), written with
-/// Y). Returned matrices are owned buffers, valid until the next call of the same function.
+/// Y). An activation whose f' needs x instead sets `derivative_of_input` (forward() then keeps X
+/// and derivative() is given X); one whose f has several forms chosen at run time (GELU) hides
+/// evaluate() and chain() instead of providing apply() and derivative(), so that each form stays
+/// one vectorised expression. Returned matrices are owned buffers, valid until the next call of
+/// the same function.
 ///
 /// \tparam Scalar float or double.
 /// \tparam Cols number of columns, or Eigen::Dynamic; fix it to match a fixed-size Dense layer's
@@ -44,14 +49,38 @@ public:
         Matrix dX;  ///< ∂L/∂X: (batch, cols)
     };
 
+    /// Whether f' is written with X (forward() then keeps X too) rather than with Y. False here;
+    /// an activation whose derivative needs x (GELU) hides it with true.
+    static constexpr bool derivative_of_input = false;
+
+    /// Y = f(X) into Y, elementwise: what forward() and predict() compute, here Y = apply(X).
+    /// X (batch, cols) → Y (batch, cols); no checks (the public calls make them).
+    template <typename D>
+    void evaluate(const Eigen::MatrixBase<D>& X, Matrix& Y) const {
+        Y = self().apply(X.derived());
+    }
+
+    /// dX = dY ∘ f'(A), elementwise, A the X or Y that forward() kept (derivative_of_input):
+    /// what backward() computes, here with derivative(A). All are (batch, cols); no checks.
+    template <typename D>
+    void chain(const Eigen::MatrixBase<D>& dY, const Matrix& A, Matrix& dX) const {
+        dX = dY.array() * self().derivative(A);
+    }
+
     /// Y = f(X), elementwise.
     ///
-    /// X is (batch, cols) → Y is (batch, cols). Keeps Y for backward().
+    /// X is (batch, cols) → Y is (batch, cols). Keeps Y (and X, for an activation whose
+    /// derivative needs it) for backward().
     /// Throws std::invalid_argument if X is empty or its width differs from a fixed Cols.
     template <typename D>
     const Matrix& forward(const Eigen::MatrixBase<D>& X) {
         check_input("::forward", X);
-        Y_ = self().apply(X.derived());
+        if constexpr (Derived::derivative_of_input) {
+            X_ = X;
+            self().evaluate(X_, Y_);
+        } else {
+            self().evaluate(X, Y_);
+        }
         return Y_;
     }
 
@@ -69,10 +98,11 @@ public:
     template <typename D>
     void predict(const Eigen::MatrixBase<D>& X, Matrix& Y) const {
         check_input("::predict", X);
-        Y = self().apply(X.derived());
+        self().evaluate(X, Y);
     }
 
-    /// dX = dY ∘ f'(X), elementwise, with f'(X) computed from the Y of the last forward().
+    /// dX = dY ∘ f'(X), elementwise, with f'(X) computed from the Y (or X) of the last
+    /// forward().
     ///
     /// dY is (batch, cols) of the last forward() → dX is (batch, cols). Throws std::logic_error
     /// before the first forward(), std::invalid_argument if dY is not Y's shape.
@@ -83,7 +113,7 @@ public:
             detail::fail(Derived::kind, "::backward", ": dY is ", detail::dims(dY), " but Y of the last forward is ",
                          detail::dims(Y_));
         }
-        grads_.dX = dY.array() * self().derivative(Y_);
+        self().chain(dY, Derived::derivative_of_input ? X_ : Y_, grads_.dX);
         return grads_;
     }
 
@@ -106,7 +136,8 @@ private:
         }
     }
 
-    Matrix Y_;  // f(X) of the last forward(): each derivative below is written with it
+    Matrix Y_;  // f(X) of the last forward(): each derivative below but GELU's is written with it
+    Matrix X_;  // the X of the last forward(), kept only if derivative_of_input (GELU)
     Gradients grads_;
 };
 
@@ -248,6 +279,121 @@ public:
     Tanh<Other, Cols> cast() const {
         return {};
     }
+};
+
+/// Which form of GELU to compute, as torch.nn.GELU's `approximate` argument.
+enum class GeluApproximation {
+    none,  ///< The exact form x·Φ(x), with the error function (torch's approximate='none').
+    tanh   ///< The tanh approximation GPT-2 uses (torch's approximate='tanh').
+};
+
+/// The Gaussian error linear unit, as `torch.nn.GELU(approximate=...)`: y = x·Φ(x), where
+/// Φ(x) = P(Z ≤ x) for a standard normal Z, the chance that the input is kept.
+///
+/// The exact form (GeluApproximation::none) and its derivative, with Φ(x) = ½(1 + erf(x/√2)) and
+/// erf'(z) = (2/√π)·e^(−z²), so Φ'(x) = e^(−x²/2)/√(2π) = φ(x), the normal density:
+///
+///     y  = ½·x·(1 + erf(x/√2))
+///     y' = Φ(x) + x·φ(x)                         (product rule)
+///
+/// Φ is computed as ½·erfc(−x/√2), which is the same number but keeps its relative precision for
+/// very negative x (1 + erf(x/√2) cancels to 0 below x ≈ −8.3 in double).
+///
+/// The tanh form (GeluApproximation::tanh, the default, GPT-2's), with k = √(2/π), a = 0.044715,
+/// u = k·(x + a·x³) and t = tanh(u):
+///
+///     y  = ½·x·(1 + t)
+///     y' = ½·(1 + t) + ½·x·dt/dx,   dt/dx = (1 − t²)·du/dx = (1 − t²)·k·(1 + 3a·x²)
+///        = ½·(1 + t) + ½·x·(1 − t²)·k·(1 + 3a·x²)
+///
+/// For large |x| both tend to ReLU's: y → max(x, 0), y' → [x > 0] (t = ±1 exactly once |u| is
+/// past about 19 in double, 9 in float, and then y' is exactly 0 or 1).
+///
+/// Neither derivative can be written with y alone, so forward() keeps X (derivative_of_input).
+/// Each form is one Eigen expression, the form chosen once per call: the tanh form vectorised,
+/// the exact one with std::erfc per element (Eigen's core module has no erf).
+///
+/// \tparam Scalar float or double.
+/// \tparam Cols number of columns, or Eigen::Dynamic.
+template <typename Scalar, int Cols = Eigen::Dynamic>
+class GELU : public Activation<GELU<Scalar, Cols>, Scalar, Cols> {
+    using Base = Activation<GELU<Scalar, Cols>, Scalar, Cols>;
+
+public:
+    using typename Base::Matrix;
+
+    static constexpr const char* kind = "GELU";  ///< What files and error messages call it.
+
+    /// f' is written with x: forward() keeps X.
+    static constexpr bool derivative_of_input = true;
+
+    /// GELU in the given form; GPT-2's tanh approximation by default.
+    explicit GELU(GeluApproximation approximation = GeluApproximation::tanh)
+        : approximation_(approximation) {}
+
+    /// Which form this GELU computes.
+    GeluApproximation approximation() const { return approximation_; }
+
+    /// f("tanh", 1 or 0): files record the form, so a file loads only into the same one.
+    template <typename F>
+    void for_each_setting(F&& f) const {
+        f("tanh", approximation_ == GeluApproximation::tanh ? 1.0 : 0.0);
+    }
+
+    /// Y = ½·X∘(1 + tanh(k·(X + a·X³))) or X∘Φ(X), elementwise, by the form.
+    /// X (batch, cols) → Y (batch, cols). Y may be X.
+    template <typename D>
+    void evaluate(const Eigen::MatrixBase<D>& X, Matrix& Y) const {
+        const auto x = X.array();
+        if (approximation_ == GeluApproximation::tanh) {
+            Y = (half * x * (one + (k * (x + a * x.cube())).tanh())).matrix();
+        } else {
+            Y = (x * normal_cdf(x)).matrix();
+        }
+    }
+
+    /// dX = dY ∘ GELU'(X), elementwise, by the form (the class comment derives both).
+    /// dY, X, dX are (batch, cols); dX must be none of the others. The tanh form first stores
+    /// t = tanh(u) in dX, so that each element's tanh is computed once.
+    template <typename D>
+    void chain(const Eigen::MatrixBase<D>& dY, const Matrix& X, Matrix& dX) const {
+        const auto x = X.array();
+        if (approximation_ == GeluApproximation::tanh) {
+            dX = (k * (x + a * x.cube())).tanh().matrix();  // t
+            const auto t = dX.array();
+            // y' = ½·(1 + t) + ½·x·(1 − t²)·k·(1 + 3a·x²)
+            dX = (dY.array() * (half * (one + t) + half * x * (one - t.square()) * k *
+                                                       (one + Scalar(3) * a * x.square())))
+                     .matrix();
+        } else {
+            // y' = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π)
+            const Scalar inv_sqrt_2pi = Scalar(0.398942280401432677939946059934381868L);
+            dX = (dY.array() *
+                  (normal_cdf(x) + x * inv_sqrt_2pi * (-half * x.square()).exp()))
+                     .matrix();
+        }
+    }
+
+    /// The same activation in another scalar type, in the same form (nothing cached).
+    template <typename Other>
+    GELU<Other, Cols> cast() const {
+        return GELU<Other, Cols>(approximation_);
+    }
+
+private:
+    // Φ(x) = ½·erfc(−x/√2), elementwise (Eigen's core module has no erf: std::erfc per element).
+    template <typename A>
+    static auto normal_cdf(const A& x) {
+        const Scalar inv_sqrt2 = Scalar(0.707106781186547524400844362104849039L);
+        return half * (-inv_sqrt2 * x).unaryExpr([](Scalar v) { return std::erfc(v); });
+    }
+
+    static constexpr Scalar half = Scalar(0.5);
+    static constexpr Scalar one = Scalar(1);
+    static constexpr Scalar k = Scalar(0.797884560802865355879892119868763737L);  // √(2/π)
+    static constexpr Scalar a = Scalar(0.044715);
+
+    GeluApproximation approximation_;
 };
 
 }  // namespace backprop

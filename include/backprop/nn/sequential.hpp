@@ -168,10 +168,21 @@ public:
     /// not finite.
     template <typename D>
     void backward(const Eigen::MatrixBase<D>& dY, GradientMode mode = GradientMode::replace) {
+        backward(dY, mode, [](std::size_t) {});
+    }
+
+    /// backward(dY, mode), calling `after_layer(I)` as soon as layer I's backward() has run, for
+    /// I = size − 1, …, 0 (an activation's I included): from then on the gradients of layers
+    /// I … size − 1 are final while the layers below are still to run. Data-parallel training
+    /// uses it to start adding the ranks' gradients of the upper layers during the backward pass
+    /// of the lower ones (distributed/mpi.hpp). Throws as backward(dY, mode) does; whatever
+    /// `after_layer` throws ends the backward pass there.
+    template <typename D, typename F>
+    void backward(const Eigen::MatrixBase<D>& dY, GradientMode mode, F&& after_layer) {
         if (detect_anomalies_) {
             check_finite("Sequential::backward: dY", dY);
         }
-        backward_from<size - 1>(dY.derived(), mode);
+        backward_from<size - 1>(dY.derived(), mode, after_layer);
     }
 
     /// Whether every layer with parameters holds gradients.
@@ -285,14 +296,14 @@ private:
         }
     }
 
-    template <std::size_t I, typename G>
-    void backward_from(const G& gradient, GradientMode mode) {
+    template <std::size_t I, typename G, typename F>
+    void backward_from(const G& gradient, GradientMode mode, F& after_layer) {
         auto& layer = std::get<I>(layers_);
         constexpr bool parameters = has_parameters_v<Layer<I>>;
         if constexpr (I == 0 && parameters) {
             layer.backward_parameters(gradient, mode);
         } else if constexpr (I == 0) {
-            return;  // an activation first: its dX would be the gradient of the data
+            // an activation first: nothing to compute, its dX would be the gradient of the data
         } else if constexpr (parameters) {
             layer.backward(gradient, mode);
         } else {
@@ -301,8 +312,9 @@ private:
         if (detect_anomalies_) {
             check_gradients<I>();
         }
+        after_layer(I);
         if constexpr (I > 0) {
-            backward_from<I - 1>(layer.gradients().dX, mode);
+            backward_from<I - 1>(layer.gradients().dX, mode, after_layer);
         }
     }
 
