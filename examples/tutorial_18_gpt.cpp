@@ -8,6 +8,7 @@
 #include <backprop/data/text.hpp>
 #include <backprop/nn/gpt.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -100,25 +101,19 @@ bool checks() {
     bp::SoftmaxCrossEntropy<double> loss;  // the mean over all B·T positions
     loss.forward(model.forward(ids, T), targets);
     model.backward(loss.backward());
-    // Each tensor in turn: its numeric gradient, L moved by ±h along each element in a copy of
-    // the model, and the largest |analytic − numeric| over the largest |numeric|.
-    std::vector<double> errors;
+    // Each tensor in turn: L as a function of that tensor alone, in a copy of the model.
+    std::vector<bp::GradientError> errors;
     std::size_t index = 0;
     bp::for_each_parameter(model, [&](const auto& parameter) {
-        const Eigen::Index rows = parameter.value.rows(), cols = parameter.value.cols();
-        auto loss_at = [&](const Eigen::VectorXd& value) {
+        auto loss_at = [&](const M& value) {
             bp::GPT<double> moved = model;
             std::size_t k = 0;
             bp::for_each_parameter(moved, [&](auto p) {
-                if (k++ == index) p.value = value.reshaped(rows, cols);
+                if (k++ == index) p.value = value;
             });
-            return Eigen::VectorXd::Constant(1, loss.value(moved.predict(ids, T), targets));
+            return loss.value(moved.predict(ids, T), targets);
         };
-        const M value = parameter.value;
-        const M numeric = bp::numeric_jacobian(loss_at, value.reshaped()).reshaped(rows, cols);
-        const M analytic = parameter.gradient;
-        errors.push_back((analytic - numeric).cwiseAbs().maxCoeff() /
-                         numeric.cwiseAbs().maxCoeff());
+        errors.push_back(bp::check_gradient(loss_at, parameter.value, parameter.gradient));
         ++index;
     });
     // [check]
@@ -131,9 +126,13 @@ bool checks() {
         if constexpr (bp::has_parameters_v<decltype(l)>) {
             l.for_each_parameter([&](const auto& p) {
                 const std::string name = names[layer] + " " + p.name;
+                // The largest |analytic − numeric| over the tensor's largest gradient.
+                const bp::GradientError& e = errors[index++];
+                const double scale = std::max(e.max_abs_analytic, e.max_abs_numeric);
                 std::printf("%-20s (%3ld, %3ld)  error %.1e\n", name.c_str(),
-                            long(p.value.rows()), long(p.value.cols()), errors[index]);
-                ok &= errors[index++] < 1e-7;
+                            long(p.value.rows()), long(p.value.cols()),
+                            e.max_abs_difference / scale);
+                ok &= e.passes_scaled(1e-7);
             });
         }
     });
