@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 require_packages cmake ninja-build g++ clang libeigen3-dev catch2 libclang-rt-14-dev libbenchmark-dev \
-                 libc++-14-dev libc++abi-14-dev zlib1g-dev libopenmpi-dev openmpi-bin
+                 libc++-14-dev libc++abi-14-dev zlib1g-dev libopenmpi-dev openmpi-bin fortunes
 # Fashion-MNIST, for the tests on real data: without it they say "skipped" rather than fail.
 (require_packages dataset-fashion-mnist) ||
     echo "dataset-fashion-mnist is not installed: the tests on Fashion-MNIST will be skipped" >&2

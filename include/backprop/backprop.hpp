@@ -15,6 +15,7 @@
 #include "data/batches.hpp"
 #include "data/csv.hpp"
 #include "data/synthetic.hpp"
+#include "data/text.hpp"
 #include "io/graphviz.hpp"
 #include "io/serialize.hpp"
 #include "layers/activations.hpp"
