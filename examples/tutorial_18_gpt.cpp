@@ -19,7 +19,7 @@ using M = Eigen::MatrixXd;
 namespace {
 
 // [small model]
-// What the small model learns: one phrase, said over and over. The character after any two
+// What the small model learns: one phrase, said over and over. The character after any three
 // characters of it is certain, so a model that sees its context can learn it exactly.
 const std::string phrase = "backprop by hand! ";
 
