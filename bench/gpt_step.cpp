@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
     for (const Part& part : parts) {
         const double ms = double(part.count) * part.times.min();
         sum += ms;
-        std::printf("%-56s %9.2f %8.1f %%\n", (std::to_string(part.count) + " x " + part.name).c_str(),
-                    ms, 100 * ms / step.min());
+        const std::string name = std::to_string(part.count) + " x " + part.name;
+        std::printf("%-56s %9.2f %8.1f %%\n", name.c_str(), ms, 100 * ms / step.min());
     }
     std::printf("%-56s %9.2f %8.1f %%\n", "other (residual additions, ...)", step.min() - sum,
                 100 * (step.min() - sum) / step.min());

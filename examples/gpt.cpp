@@ -46,7 +46,7 @@ struct Options {
     double require_below_bigram = 0;       // > 0: exit 1 unless val ≤ bigram − this
     bp::GPTConfig config;                  // vocab comes from the text
     long batch = 12;
-    double lr = 1e-3;
+    double lr = 3e-3;
     long eval_every = 100;
     unsigned long seed = 1;
     std::string prompt = "The ";
@@ -134,7 +134,9 @@ void write_svg(const std::string& path, const std::vector<long>& steps,
         << "' text-anchor='middle'>" << steps.back() << "</text>\n";
     auto curve = [&](const std::vector<double>& values, const char* colour, const char* name) {
         svg << "<polyline fill='none' stroke='" << colour << "' stroke-width='1.5' points='";
-        for (std::size_t i = 0; i < values.size(); ++i) svg << x(double(steps[i])) << ',' << y(values[i]) << ' ';
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            svg << x(double(steps[i])) << ',' << y(values[i]) << ' ';
+        }
         svg << "'/>\n<text x='" << left + w + 6 << "' y='" << y(values.back()) + 4 << "' fill='"
             << colour << "'>" << name << "</text>\n";
     };

@@ -309,7 +309,8 @@ TEMPLATE_TEST_CASE("CausalSelfAttention: settings, cast, bad input throws and ch
     const auto before = cache;
     const Matrix<T> Y_before = Y;
     CHECK_THROWS_WITH(layer.predict(X.middleRows(3, 2), cache, Y),
-                      Contains("CausalSelfAttention::predict: X has 2 rows but the cache holds 3") &&
+                      Contains("CausalSelfAttention::predict: X has 2 rows but the cache holds"
+                               " 3") &&
                           Contains("a sequence longer than the context"));
     CHECK_THROWS_WITH(layer.predict(Matrix<T>::Zero(1, 5), cache, Y),
                       Contains("CausalSelfAttention::predict: X is 1x5"));

@@ -138,9 +138,10 @@ TEST_CASE("Embedding: gradient checks against finite differences, repeated ids",
         probe.forward(ids);
         const Eigen::MatrixXd dW = probe.backward(G).dW;
         CHECK(dW.row(4).isZero(0));
-        check_passes(backprop::check_gradient(
-            [&](const Eigen::MatrixXd& W) { return (with(W).predict(ids).array() * G.array()).sum(); },
-            emb.W, dW));
+        const auto loss = [&](const Eigen::MatrixXd& W) {
+            return (with(W).predict(ids).array() * G.array()).sum();
+        };
+        check_passes(backprop::check_gradient(loss, emb.W, dW));
     }
     SECTION("the head alone: dW = dLogitsᵀ·X, dX = dLogits·W") {
         const Eigen::MatrixXd X = test::random_matrix<double>(10, 5, 14);

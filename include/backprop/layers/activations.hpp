@@ -110,8 +110,8 @@ public:
     const Gradients& backward(const Eigen::MatrixBase<D>& dY) {
         detail::require_forward(Y_.size() != 0, Derived::kind, "::backward");
         if (dY.rows() != Y_.rows() || dY.cols() != Y_.cols()) {
-            detail::fail(Derived::kind, "::backward", ": dY is ", detail::dims(dY), " but Y of the last forward is ",
-                         detail::dims(Y_));
+            detail::fail(Derived::kind, "::backward", ": dY is ", detail::dims(dY),
+                         " but Y of the last forward is ", detail::dims(Y_));
         }
         self().chain(dY, Derived::derivative_of_input ? X_ : Y_, grads_.dX);
         return grads_;
@@ -208,7 +208,8 @@ public:
     /// LeakyReLU'(x) = 1 where y > 0, else slope.
     template <typename D>
     auto derivative(const Eigen::MatrixBase<D>& Y) const {
-        return (Y.array() > Scalar(0)).select(Scalar(1), Y.array().Constant(Y.rows(), Y.cols(), slope_));
+        return (Y.array() > Scalar(0))
+            .select(Scalar(1), Y.array().Constant(Y.rows(), Y.cols(), slope_));
     }
 
     /// The same activation in another scalar type (its slope cast; nothing cached).

@@ -84,9 +84,9 @@ namespace backprop {
 /// derivation). qkv is a Dense (C → 3C) whose output columns are Q, K, V in that order, head h
 /// at columns h·hs … of each; proj is a Dense (C → C).
 ///
-/// forward() keeps Q, K, V (the qkv output), the attention P of every sequence and head, and
-/// the heads' output O (inside proj): exactly what backward() needs. Its buffers, and
-/// backward()'s, are reused once (B, T) stops changing: no allocation in a training step.
+/// forward() keeps Q, K, V (the qkv output) and the attention P of every sequence and head:
+/// with what qkv and proj keep (their inputs X and O), exactly what backward() needs. Its
+/// buffers, and backward()'s, are reused once (B, T) stops changing: no allocation in a training step.
 /// predict() keeps nothing and is safe to call from several threads at once.
 ///
 /// For generation, a Cache keeps the keys and values of the positions seen so far, so that each
@@ -133,9 +133,9 @@ public:
 
     /// Y = proj(O), O the causal attention of every head of every sequence (file comment).
     ///
-    /// X is (B·T, C) → Y is (B·T, C), rows b·T + t. Keeps Q, K, V, P of every (b, h), and O
-    /// (in proj) for backward(). Throws std::invalid_argument, changing nothing, if X is empty
-    /// or not C wide, T < 1, or the rows of X are not a whole number of sequences of T.
+    /// X is (B·T, C) → Y is (B·T, C), rows b·T + t. Keeps Q, K, V and P of every (b, h) for
+    /// backward() (qkv keeps X, proj keeps O). Throws std::invalid_argument, changing nothing,
+    /// if X is empty or not C wide, T < 1, or the rows of X are not a whole number of sequences of T.
     template <typename D>
     const Matrix& forward(const Eigen::MatrixBase<D>& X, Eigen::Index T) {
         check_sequences("CausalSelfAttention::forward", X, T);

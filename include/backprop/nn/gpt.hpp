@@ -267,7 +267,9 @@ public:
         Matrix X;
         pos.predict(tok.predict(ids), T, 0, X);  // (B·T, C)
         for (const auto& block : blocks) {
-            X = block.predict(X, [&](const Matrix& Z, Matrix& out) { block.attn.predict(Z, T, out); });
+            X = block.predict(X, [&](const Matrix& Z, Matrix& out) {
+                block.attn.predict(Z, T, out);
+            });
         }
         return logits_of(X);
     }
@@ -448,8 +450,8 @@ Eigen::VectorXi generate(const GPT<Scalar>& model, const Eigen::VectorXi& prompt
     detail::SplitMix64 rng(seed);
     for (Eigen::Index k = 0; k < count; ++k) {
         // p = softmax(logits/τ) of the last row, in double; draw the next id by inversion.
-        const Eigen::VectorXd z = logits.row(logits.rows() - 1).transpose().template cast<double>() /
-                                  temperature;
+        const Eigen::VectorXd z =
+            logits.row(logits.rows() - 1).transpose().template cast<double>() / temperature;
         const Eigen::VectorXd p = (z.array() - z.maxCoeff()).exp();
         double u = rng.uniform01<double>() * p.sum();
         Eigen::Index next = 0;
