@@ -7,11 +7,11 @@
 // from PyTorch's by more than 1e-12 relative to the largest.
 #include "../tests/reference/pytorch_reference_conv.hpp"
 #include "pytorch_compare.hpp"
+#include "tutorial_parts.hpp"
 
 #include <backprop/backprop.hpp>
 
 #include <cstdio>
-#include <string>
 
 namespace bp = backprop;
 using example::compare;     // pytorch_compare.hpp: one line per comparison with PyTorch
@@ -185,13 +185,5 @@ bool checks() {
     return ok;
 }
 
-// "example" runs the worked example alone, "checks" the checks alone (the page shows each where
-// it explains it); with no argument, both.
-int main(int argc, char** argv) {
-    const std::string part = argc > 1 ? argv[1] : "";
-    bool ok = true;
-    if (part != "checks") ok &= worked_example();
-    if (part.empty()) std::printf("\n");
-    if (part != "example") ok &= checks();
-    return ok ? 0 : 1;
-}
+// "example" runs the worked example alone, "checks" the checks alone; no argument, both.
+int main(int argc, char** argv) { return example::run_parts(argc, argv, worked_example, checks); }
