@@ -11,7 +11,7 @@
 //   gpt --sample [--checkpoint PATH] [--prompt TEXT] [--chars N] [--temperature TAU] [--seed S]
 //
 // The defaults are the documented run: 4 blocks of width 128 with 4 heads, context 64, batches of
-// 12 sequences (about 0.83 M parameters), float, one thread.
+// 12 sequences (about 0.82 M parameters), float, one thread.
 
 #include <backprop/backprop.hpp>
 #include <backprop/data/text.hpp>

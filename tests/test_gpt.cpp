@@ -238,6 +238,12 @@ TEST_CASE("GPT: generation with the cache gives the characters of recomputing th
     const Eigen::VectorXi long_prompt = ids_of({1, 2, 3, 4, 5, 6, 7, 8});
     CHECK(bp::generate(model, long_prompt, 5, 1.0, 1) ==
           bp::generate(model, long_prompt, 5, 1.0, 1, bp::Decoding::recompute));
+    // A context of one position: every character is read alone.
+    bp::GPTConfig one = reference_config(true);
+    one.context = 1;
+    const bp::GPT<double> single(one, 4);
+    CHECK(bp::generate(single, prompt, 4, 1.0, 5) ==
+          bp::generate(single, prompt, 4, 1.0, 5, bp::Decoding::recompute));
 }
 
 TEST_CASE("GPT: a checkpoint restores the model and AdamW's state bit for bit", "[gpt]") {

@@ -50,7 +50,7 @@
 namespace backprop {
 
 /// The sizes of a GPT. The defaults are the nanoGPT-sized character model of examples/gpt.cpp
-/// (with V ≈ 100, about 0.83 M parameters).
+/// (with V = 100, 814,336 parameters).
 struct GPTConfig {
     Eigen::Index vocab = 0;     ///< V: the number of distinct characters.
     Eigen::Index context = 64;  ///< The longest sequence: positions 0 … context − 1.
@@ -416,7 +416,8 @@ private:
 /// seed gives the same text). τ < 1 sharpens the distribution, τ > 1 flattens it.
 ///
 /// The model sees at most its last `context` characters: when the window is full, it restarts
-/// from the last context/2 characters (refilling the cache once, rather than at every step).
+/// from the last max(1, context/2) characters (refilling the cache once, rather than at every
+/// step).
 /// Decoding::cached keeps every block's keys and values and runs one new row per character;
 /// Decoding::recompute runs the whole window at every step. Both give the same characters.
 ///
@@ -462,8 +463,8 @@ Eigen::VectorXi generate(const GPT<Scalar>& model, const Eigen::VectorXi& prompt
         if (k + 1 == count) {
             break;
         }
-        if (n - start > context) {  // the window is full: keep its last half
-            start = n - context / 2;
+        if (n - start > context) {  // the window is full: keep its last half (at least 1)
+            start = n - std::max<Eigen::Index>(1, context / 2);
             logits = run_window();
         } else if (decoding == Decoding::recompute) {
             logits = run_window();
