@@ -4,13 +4,14 @@
 // heads against finite differences; the mask at work; and the key/value cache of generation,
 // which gives the outputs of the whole sequence one position at a time.
 // Prints what docs/17_attention.md shows; exits non-zero if a check fails.
+#include "tutorial_parts.hpp"
+
 #include <backprop/backprop.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
-#include <string>
 
 namespace bp = backprop;
 using M = Eigen::MatrixXd;
@@ -211,10 +212,5 @@ bool checks() {
 // "example" runs the worked example alone, "checks" the checks alone (the page shows each where
 // it explains it); with no argument, both.
 int main(int argc, char** argv) {
-    const std::string part = argc > 1 ? argv[1] : "";
-    bool ok = true;
-    if (part != "checks") ok &= worked_example();
-    if (part.empty()) std::printf("\n");
-    if (part != "example") ok &= checks();
-    return ok ? 0 : 1;
+    return example::run_parts(argc, argv, worked_example, checks);
 }
